@@ -1,0 +1,233 @@
+#include "backends/libuv/libuv_backend.h"
+
+#include <fcntl.h>
+
+#include <cmath>
+#include <memory>
+#include <system_error>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "core/backend.h"
+#include "core/backend_registry.h"
+#include "core/errors.h"
+
+namespace weft::libuv {
+namespace {
+
+#if defined(__linux__)
+constexpr const char* kMechanism = "epoll";
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || \
+    defined(__NetBSD__)
+constexpr const char* kMechanism = "kqueue";
+#elif defined(_WIN32)
+constexpr const char* kMechanism = "iocp";
+#else
+constexpr const char* kMechanism = "poll";
+#endif
+
+[[noreturn]] void throw_uv(int status, const std::string& what) {
+  throw std::system_error(
+      -status, std::generic_category(),
+      absl::StrCat("weft: libuv: ", what, ": ", uv_strerror(status)));
+}
+
+// libuv hands a handle's memory back only in its close callback.
+template <typename Handle>
+void close_and_delete(Handle* handle) {
+  uv_close(reinterpret_cast<uv_handle_t*>(handle),
+           [](uv_handle_t* h) { delete reinterpret_cast<Handle*>(h); });
+}
+
+class LibuvBackend final : public Backend {
+ public:
+  explicit LibuvBackend(LoopHooks& hooks) : hooks_(hooks) {
+    if (int r = uv_loop_init(&loop_storage_); r != 0)
+      throw_uv(r, "uv_loop_init");
+    loop_ = &loop_storage_;
+    idle_ = new uv_idle_t;
+    uv_idle_init(loop_, idle_);
+    idle_->data = this;
+    timer_ = new uv_timer_t;
+    uv_timer_init(loop_, timer_);
+    timer_->data = this;
+    async_ = new uv_async_t;
+    uv_async_init(loop_, async_, [](uv_async_t* a) {
+      static_cast<LibuvBackend*>(a->data)->hooks_.run_turn();
+    });
+    async_->data = this;
+  }
+
+  ~LibuvBackend() override {
+    close_and_delete(idle_);
+    close_and_delete(timer_);
+    close_and_delete(async_);
+    for (auto& [fd, poll] : polls_) close_and_delete(poll);
+    for (auto& [signo, signal] : signals_) close_and_delete(signal);
+    // Let the close callbacks run, then close; handles a user opened on
+    // native_loop() are closed too, so that uv_loop_close cannot fail with
+    // UV_EBUSY.
+    uv_run(loop_, UV_RUN_DEFAULT);
+    if (uv_loop_close(loop_) == UV_EBUSY) {
+      uv_walk(
+          loop_,
+          [](uv_handle_t* h, void*) {
+            if (!uv_is_closing(h)) uv_close(h, nullptr);
+          },
+          nullptr);
+      uv_run(loop_, UV_RUN_DEFAULT);
+      uv_loop_close(loop_);
+    }
+  }
+
+  uv_loop_t* loop() const { return loop_; }
+
+  std::string description() const override {
+    return absl::StrCat("libuv ", uv_version_string(), " (", kMechanism, ")");
+  }
+
+  void run_once(bool may_block) override {
+    uv_run(loop_, may_block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
+  }
+
+  void request_turn() override {
+    uv_idle_start(idle_, [](uv_idle_t* idle) {
+      uv_idle_stop(idle);
+      static_cast<LibuvBackend*>(idle->data)->hooks_.run_turn();
+    });
+  }
+
+  void wake() override { uv_async_send(async_); }
+
+  void set_timer(TimePoint deadline) override {
+    // uv timers count whole milliseconds from the loop's cached clock
+    // (CLOCK_MONOTONIC, like steady_clock). Aim at the deadline's millisecond
+    // rounded up, relative to that cached clock, so libuv's own rounding can
+    // only make it late.
+    const auto deadline_ns = deadline.time_since_epoch().count();
+    const std::uint64_t deadline_ms =
+        deadline_ns <= 0
+            ? 0
+            : static_cast<std::uint64_t>((deadline_ns + 999'999) / 1'000'000);
+    const std::uint64_t now_ms = uv_now(loop_);
+    const std::uint64_t timeout =
+        deadline_ms > now_ms ? deadline_ms - now_ms : 0;
+    uv_timer_start(
+        timer_,
+        [](uv_timer_t* t) {
+          static_cast<LibuvBackend*>(t->data)->hooks_.timer_expired();
+        },
+        timeout, 0);
+  }
+
+  void clear_timer() override { uv_timer_stop(timer_); }
+
+  void set_fd_interest(int fd, IoEvents events) override {
+    auto it = polls_.find(fd);
+    if (events == IoEvents::kNone) {
+      if (it == polls_.end()) return;
+      uv_poll_stop(it->second);
+      close_and_delete(it->second);
+      polls_.erase(it);
+      return;
+    }
+    uv_poll_t* poll;
+    const bool fresh = it == polls_.end();
+    if (fresh) {
+      poll = new uv_poll_t;
+      // uv_poll_init makes the fd non-blocking; weft promises not to change the
+      // caller's file status flags, so put them back.
+      const int flags = fcntl(fd, F_GETFL);
+      const int r = uv_poll_init(loop_, poll, fd);
+      if (flags >= 0) fcntl(fd, F_SETFL, flags);
+      if (r != 0) {
+        delete poll;
+        throw_uv(r, absl::StrCat("cannot watch fd ", fd));
+      }
+      poll->data = this;
+    } else {
+      poll = it->second;
+    }
+    int uv_events = 0;
+    if (any(events & IoEvents::kReadable)) uv_events |= UV_READABLE;
+    if (any(events & IoEvents::kWritable)) uv_events |= UV_WRITABLE;
+    const int r =
+        uv_poll_start(poll, uv_events, [](uv_poll_t* p, int status, int ev) {
+          IoEvents ready = IoEvents::kNone;
+          if (status < 0) {
+            ready = IoEvents::kBoth;  // let the watchers' own I/O calls report
+                                      // the error
+          } else {
+            if (ev & (UV_READABLE | UV_DISCONNECT))
+              ready = ready | IoEvents::kReadable;
+            if (ev & UV_WRITABLE) ready = ready | IoEvents::kWritable;
+          }
+          int fd = -1;
+          uv_fileno(reinterpret_cast<uv_handle_t*>(p), &fd);
+          static_cast<LibuvBackend*>(p->data)->hooks_.fd_ready(fd, ready);
+        });
+    if (r != 0) {
+      if (fresh) close_and_delete(poll);
+      throw_uv(r, absl::StrCat("cannot watch fd ", fd));
+    }
+    if (fresh) polls_.emplace(fd, poll);
+  }
+
+  void set_signal_interest(int signo, bool on) override {
+    auto it = signals_.find(signo);
+    if (!on) {
+      if (it == signals_.end()) return;
+      uv_signal_stop(it->second);
+      close_and_delete(it->second);
+      signals_.erase(it);
+      return;
+    }
+    if (it != signals_.end()) return;
+    auto* signal = new uv_signal_t;
+    uv_signal_init(loop_, signal);
+    signal->data = this;
+    const int r = uv_signal_start(
+        signal,
+        [](uv_signal_t* s, int n) {
+          static_cast<LibuvBackend*>(s->data)->hooks_.signal_raised(n);
+        },
+        signo);
+    if (r != 0) {
+      close_and_delete(signal);
+      throw_uv(r, absl::StrCat("cannot watch signal ", signo));
+    }
+    signals_.emplace(signo, signal);
+  }
+
+ private:
+  LoopHooks& hooks_;
+  uv_loop_t loop_storage_{};
+  uv_loop_t* loop_ = nullptr;
+  uv_idle_t* idle_ = nullptr;
+  uv_timer_t* timer_ = nullptr;
+  uv_async_t* async_ = nullptr;
+  absl::flat_hash_map<int, uv_poll_t*> polls_;
+  absl::flat_hash_map<int, uv_signal_t*> signals_;
+};
+
+const BackendRegistration kRegistration(BackendInfo{
+    .name = "libuv",
+    .mechanism = kMechanism,
+    .preference = 10,
+    .factory = [](LoopHooks& hooks) -> std::unique_ptr<Backend> {
+      return std::make_unique<LibuvBackend>(hooks);
+    },
+});
+
+}  // namespace
+
+uv_loop_t* native_loop(Reactor& reactor) {
+  auto* backend = dynamic_cast<LibuvBackend*>(&reactor.backend());
+  if (backend == nullptr) {
+    throw UsageError(absl::StrCat("weft::libuv::native_loop: reactor '",
+                                  reactor.name(), "' does not run on libuv"));
+  }
+  return backend->loop();
+}
+
+}  // namespace weft::libuv

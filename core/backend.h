@@ -1,0 +1,114 @@
+// Backend: the contract between weft's Reactor and one event-loop library.
+//
+// The Reactor keeps all of weft's own state (ready queue, timer heap, watcher
+// tables, cross-thread queue) and asks a backend for only what an event loop
+// uniquely provides: a way to wait for the kernel, one timer, a cross-thread
+// wake-up, fd interest and signal interest. A backend calls back into the
+// reactor through LoopHooks. Each backend lives in its own folder under
+// backends/ and registers a factory in the backend registry; the core never
+// includes a backend header.
+//
+// Threading: every hook is called on the loop thread (the thread running the
+// reactor), except Backend::wake(), which any thread may call. No hook may call
+// back into LoopHooks synchronously: a backend delivers events only from inside
+// run_once() (or from inside a host's own loop iteration, for a backend that
+// adopts a host loop).
+#ifndef WEFT_CORE_BACKEND_H_
+#define WEFT_CORE_BACKEND_H_
+
+#include <cstdint>
+#include <string>
+
+#include "core/time.h"
+
+namespace weft {
+
+// Readiness of a file descriptor, as a bit set.
+enum class IoEvents : std::uint8_t {
+  kNone = 0,
+  kReadable = 1,
+  kWritable = 2,
+  kBoth = 3,
+};
+constexpr IoEvents operator|(IoEvents a, IoEvents b) {
+  return static_cast<IoEvents>(static_cast<unsigned>(a) |
+                               static_cast<unsigned>(b));
+}
+constexpr IoEvents operator&(IoEvents a, IoEvents b) {
+  return static_cast<IoEvents>(static_cast<unsigned>(a) &
+                               static_cast<unsigned>(b));
+}
+constexpr bool any(IoEvents e) { return e != IoEvents::kNone; }
+
+// What the reactor offers its backend. Loop thread only; the backend calls
+// these from its native callbacks. Each may run arbitrary user code, including
+// code that calls back into the Backend (to change fd interest, arm the timer,
+// request a turn), so a backend must not hold locks or iterators across these
+// calls.
+class LoopHooks {
+ public:
+  // Runs one weft turn: the ready batch, cross-thread callbacks, due timers
+  // (see docs/architecture.md, "One loop turn"). Called for request_turn() and
+  // wake().
+  virtual void run_turn() = 0;
+  // The native timer armed with set_timer() fired. The backend's timer is
+  // disarmed by firing.
+  virtual void timer_expired() = 0;
+  // fd became ready for `events`. fd is the descriptor the backend was given by
+  // set_fd_interest(); an event for an fd whose interest was removed must not
+  // be delivered.
+  virtual void fd_ready(int fd, IoEvents events) = 0;
+  // The process received signal `signo`, which this backend was asked to watch.
+  virtual void signal_raised(int signo) = 0;
+
+ protected:
+  ~LoopHooks() = default;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // What the backend is, for listings and error messages: e.g. "libuv (epoll)".
+  virtual std::string description() const = 0;
+
+  // Runs one iteration of the native loop and returns: waits for the kernel if
+  // `may_block` and nothing is pending (no turn requested, no due timer), then
+  // delivers whatever became ready. A blocked wait must end when wake() is
+  // called from another thread or the armed timer is due. Owned loops only; a
+  // backend adopting a host loop may throw UsageError.
+  virtual void run_once(bool may_block) = 0;
+
+  // Asks for one run_turn() soon, from the next iteration of the native loop,
+  // without blocking in between. Requests made while one is pending may be
+  // merged into one call.
+  virtual void request_turn() = 0;
+
+  // Thread-safe: asks for one run_turn() soon and wakes a loop blocked in the
+  // kernel. Calls from many threads may be merged into one run_turn(). Must not
+  // be lost if it races the start of run_once() on the loop thread.
+  virtual void wake() = 0;
+
+  // Arms the backend's one timer to call timer_expired() at or after `deadline`
+  // (replacing any earlier arming). Firing late is allowed (native clocks
+  // round); firing early is tolerated: the reactor re-arms if nothing is due
+  // yet.
+  virtual void set_timer(TimePoint deadline) = 0;
+  virtual void clear_timer() = 0;
+
+  // Sets the events the backend should report for `fd` (kNone: stop watching it
+  // and release what the backend holds for it). fd is owned by the reactor and
+  // stays open until interest is kNone. Throws std::system_error if the fd
+  // cannot be watched (e.g. a regular file on epoll).
+  virtual void set_fd_interest(int fd, IoEvents events) = 0;
+
+  // Starts or stops delivering signal `signo` through
+  // LoopHooks::signal_raised(). Every reactor watching a signal must receive
+  // it, whatever the native library does with signals for several loops. Throws
+  // std::system_error on failure.
+  virtual void set_signal_interest(int signo, bool on) = 0;
+};
+
+}  // namespace weft
+
+#endif  // WEFT_CORE_BACKEND_H_

@@ -1,0 +1,64 @@
+// Backend registry: backends by name, chosen at run time (libcouchbase's IO
+// plugins, the way
+// `%autoawait NAME` picks a loop runner).
+//
+// Each backend registers itself (a static BackendRegistration in its own
+// folder), so the core names none of them and a backend added later, even one
+// loaded at run time, needs no change here. Names are what make_reactor()
+// takes: "libuv", "libevent:poll", "asio", ... The default backend is
+// $WEFT_BACKEND if set, else the first registered by preference.
+//
+// Threading: every function is thread-safe.
+#ifndef WEFT_CORE_BACKEND_REGISTRY_H_
+#define WEFT_CORE_BACKEND_REGISTRY_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/reactor.h"
+
+namespace weft {
+
+struct BackendInfo {
+  std::string
+      name;  // what make_reactor() takes, e.g. "libuv" or "libevent:poll"
+  std::string mechanism;  // what waits underneath, e.g. "epoll"
+  int preference = 100;   // lower sorts first; the first is the default
+  std::function<std::unique_ptr<Backend>(LoopHooks&)> factory;
+
+  // For listings: "libuv (epoll)"; a name that already says its mechanism stays
+  // as it is.
+  std::string label() const;
+};
+
+// Adds a backend. Throws UsageError if the name is taken or the factory is
+// empty.
+void register_backend(BackendInfo info);
+
+// Every registered backend, by preference then name.
+std::vector<BackendInfo> available_backends();
+
+// $WEFT_BACKEND if set, else the first of available_backends(). Throws
+// UnknownNameError if nothing is registered.
+std::string default_backend_name();
+
+// Makes a reactor on the named backend; an empty name means
+// default_backend_name(). Throws UnknownNameError, listing the available names,
+// for a name that is not registered.
+std::unique_ptr<Reactor> make_reactor(std::string_view name = {});
+
+// Registers a backend when constructed; for a static object in a backend's own
+// source file.
+struct BackendRegistration {
+  explicit BackendRegistration(BackendInfo info) {
+    register_backend(std::move(info));
+  }
+};
+
+}  // namespace weft
+
+#endif  // WEFT_CORE_BACKEND_REGISTRY_H_

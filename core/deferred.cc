@@ -1,0 +1,119 @@
+#include "core/deferred.h"
+
+#include <cstdio>
+#include <stdexcept>
+
+#include "core/reactor.h"
+
+namespace weft::detail {
+namespace {
+
+void report(std::exception_ptr error, std::string_view where) {
+  if (Reactor* reactor = Reactor::current()) {
+    reactor->report_error(error, where);
+    return;
+  }
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "weft: %.*s: %s\n", static_cast<int>(where.size()),
+                 where.data(), e.what());
+  } catch (...) {
+    std::fprintf(stderr, "weft: %.*s: non-standard exception\n",
+                 static_cast<int>(where.size()), where.data());
+  }
+}
+
+bool is_cancelled(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const Cancelled&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace
+
+DeferredStateBase::~DeferredStateBase() {
+  // A cancellation nobody looked at is expected (the canceller's caller knows);
+  // anything else would vanish silently.
+  if (error_ != nullptr && !error_observed_ && !is_cancelled(error_)) {
+    report(error_, "unhandled error in Deferred");
+  }
+}
+
+void DeferredStateBase::check_not_fired() const {
+  if (fired_) throw AlreadyCalledError();
+}
+
+void DeferredStateBase::add_listener(absl::AnyInvocable<void()> listener) {
+  if (!fired_) {
+    consumers_.push_back(Consumer{.listener = std::move(listener)});
+    return;
+  }
+  try {
+    listener();
+  } catch (...) {
+    report(std::current_exception(), "Deferred callback");
+  }
+}
+
+void DeferredStateBase::add_waiter(Waiter* waiter) {
+  waiter->slot = consumers_.size();
+  consumers_.push_back(Consumer{.waiter = waiter});
+}
+
+void DeferredStateBase::remove_waiter(Waiter* waiter) {
+  if (waiter->slot < consumers_.size() &&
+      consumers_[waiter->slot].waiter == waiter) {
+    consumers_[waiter->slot].waiter = nullptr;
+  }
+}
+
+void DeferredStateBase::cancel() {
+  if (fired_ || cancel_requested_) return;
+  cancel_requested_ = true;
+  if (canceller_ != nullptr) {
+    absl::AnyInvocable<void()> canceller = std::move(canceller_);
+    canceller();
+  } else {
+    fail(std::make_exception_ptr(Cancelled()));
+  }
+}
+
+void DeferredStateBase::fail(std::exception_ptr error) {
+  if (error == nullptr)
+    throw std::invalid_argument("weft: Deferred::errback: null exception");
+  check_not_fired();
+  error_ = std::move(error);
+  fire();
+}
+
+void DeferredStateBase::fire() {
+  fired_ = true;
+  canceller_ = nullptr;
+  // Once fired nothing is appended (late listeners run at once, awaiters do not
+  // suspend), but a consumer may remove a later waiter (by destroying its
+  // frame): index, don't iterate.
+  for (std::size_t i = 0; i < consumers_.size(); ++i) {
+    if (Waiter* waiter = std::exchange(consumers_[i].waiter, nullptr)) {
+      waiter->on_fired(waiter);
+    } else if (consumers_[i].listener != nullptr) {
+      absl::AnyInvocable<void()> listener = std::move(consumers_[i].listener);
+      try {
+        listener();
+      } catch (...) {
+        report(std::current_exception(), "Deferred callback");
+      }
+    }
+  }
+  consumers_.clear();
+}
+
+void resume_next_turn(TaskContext& context, std::coroutine_handle<> handle) {
+  context.reactor->call_soon([handle] { handle.resume(); });
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,338 @@
+// Deferred<T>: a one-shot result that arrives later (Twisted's Deferred,
+// asyncio's Future).
+//
+// A producer fires it once, with a value (callback()) or an exception
+// (errback()); consumers add callbacks or co_await it. Unlike Twisted's, the
+// chain does not transform the result: every consumer sees the same value or
+// error. Callbacks added before the Deferred fires run, in the order added,
+// inside the callback()/errback() call; callbacks added after it fired run at
+// once. A task awaiting it resumes inside callback()/errback() too.
+//
+// Cancellation: cancel() on an unfired Deferred calls its canceller, if it has
+// one, and the producer then fires it when it has stopped (a spawned task fires
+// its Deferred when its cleanup has run: with Cancelled, or with whatever the
+// task returned after catching it). Without a canceller, cancel() fails the
+// Deferred with weft::Cancelled at once. cancel() on a fired Deferred does
+// nothing.
+//
+// Unhandled errors: if a Deferred that failed is destroyed without its error
+// having been looked at (an errback, a co_await, error()), the error is
+// reported to the current reactor's error handler, or to stderr (Twisted's
+// "Unhandled error in Deferred").
+//
+// Threading: loop thread only. Copies share one state; the state lives while
+// any copy (or an awaiting task) does.
+#ifndef WEFT_CORE_DEFERRED_H_
+#define WEFT_CORE_DEFERRED_H_
+
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "core/detail/task_context.h"
+#include "core/errors.h"
+#include "core/task.h"
+
+namespace weft {
+
+template <typename T = void>
+class Deferred;
+
+namespace detail {
+
+// The part of a Deferred's state that does not depend on T.
+class DeferredStateBase {
+ public:
+  // A coroutine suspended on the Deferred; lives in the coroutine's frame.
+  struct Waiter {
+    void (*on_fired)(Waiter* self) = nullptr;
+    std::size_t slot = 0;
+  };
+
+  DeferredStateBase() = default;
+  DeferredStateBase(const DeferredStateBase&) = delete;
+  DeferredStateBase& operator=(const DeferredStateBase&) = delete;
+  ~DeferredStateBase();
+
+  bool fired() const { return fired_; }
+  bool failed() const { return error_ != nullptr; }
+  std::exception_ptr observe_error() {
+    error_observed_ = true;
+    return error_;
+  }
+
+  void add_listener(absl::AnyInvocable<void()> listener);
+  void add_waiter(Waiter* waiter);
+  void remove_waiter(Waiter* waiter);
+
+  void set_canceller(absl::AnyInvocable<void()> canceller) {
+    canceller_ = std::move(canceller);
+  }
+  void cancel();
+
+  // Records the error and runs the consumers; throws AlreadyCalledError if
+  // already fired.
+  void fail(std::exception_ptr error);
+
+ protected:
+  void check_not_fired() const;
+  // Marks the state fired and runs every consumer in the order added.
+  void fire();
+
+ private:
+  // Either a listener (a callback) or a waiter (a suspended coroutine).
+  struct Consumer {
+    absl::AnyInvocable<void()> listener = nullptr;
+    Waiter* waiter = nullptr;
+  };
+
+  std::vector<Consumer> consumers_;
+  absl::AnyInvocable<void()> canceller_;
+  std::exception_ptr error_;
+  bool fired_ = false;
+  bool error_observed_ = false;
+  bool cancel_requested_ = false;
+};
+
+template <typename T>
+class DeferredState : public DeferredStateBase {
+ public:
+  template <typename U>
+  void succeed(U&& value) {
+    check_not_fired();
+    value_.emplace(std::forward<U>(value));
+    fire();
+  }
+  const T& value() const { return *value_; }
+  T& value() { return *value_; }
+
+ private:
+  std::optional<T> value_;
+};
+
+template <>
+class DeferredState<void> : public DeferredStateBase {
+ public:
+  void succeed() {
+    check_not_fired();
+    fire();
+  }
+};
+
+// The awaiter behind `co_await deferred`. `kConsume` (awaiting an rvalue) moves
+// the value out.
+template <typename T, bool kConsume>
+class DeferredAwaiter : private DeferredStateBase::Waiter {
+ public:
+  explicit DeferredAwaiter(std::shared_ptr<DeferredState<T>> state)
+      : state_(std::move(state)) {}
+  DeferredAwaiter(const DeferredAwaiter&) = delete;
+  DeferredAwaiter& operator=(const DeferredAwaiter&) = delete;
+  ~DeferredAwaiter() {
+    // The frame is being destroyed while suspended here (its reactor went
+    // away).
+    if (registered_) {
+      state_->remove_waiter(this);
+      context_->clear_cancel_hook();
+    }
+  }
+
+  bool await_ready() const noexcept { return state_->fired(); }
+
+  template <WeftPromise Promise>
+  bool await_suspend(std::coroutine_handle<Promise> handle) {
+    context_ = handle.promise().context();
+    if (context_->take_pending_cancel()) {
+      cancelled_ = true;
+      return false;
+    }
+    handle_ = handle;
+    on_fired = &DeferredAwaiter::resume;
+    state_->add_waiter(this);
+    registered_ = true;
+    context_->set_cancel_hook(&DeferredAwaiter::cancel, this);
+    return true;
+  }
+
+  T await_resume() {
+    if (cancelled_) throw Cancelled();
+    if (std::exception_ptr error = state_->observe_error())
+      std::rethrow_exception(error);
+    if constexpr (std::is_void_v<T>) {
+      return;
+    } else if constexpr (kConsume) {
+      return std::move(state_->value());
+    } else {
+      return state_->value();
+    }
+  }
+
+ private:
+  static void resume(DeferredStateBase::Waiter* waiter) {
+    auto* self = static_cast<DeferredAwaiter*>(waiter);
+    self->registered_ = false;
+    self->context_->clear_cancel_hook();
+    self->handle_.resume();
+  }
+  // The task was cancelled while suspended here: cancel what it waits for
+  // (Twisted and asyncio propagate cancellation into the awaited Deferred), and
+  // resume with Cancelled next turn.
+  static void cancel(void* awaiter);
+
+  std::shared_ptr<DeferredState<T>> state_;
+  std::coroutine_handle<> handle_;
+  TaskContext* context_ = nullptr;
+  bool registered_ = false;
+  bool cancelled_ = false;
+};
+
+// Resumes `handle` from the reactor's next turn (declared here, defined in
+// deferred.cc, so that this header need not include the reactor).
+void resume_next_turn(TaskContext& context, std::coroutine_handle<> handle);
+
+template <typename T, bool kConsume>
+void DeferredAwaiter<T, kConsume>::cancel(void* awaiter) {
+  auto* self = static_cast<DeferredAwaiter*>(awaiter);
+  self->state_->remove_waiter(self);
+  self->registered_ = false;
+  self->cancelled_ = true;
+  std::shared_ptr<DeferredState<T>> state = self->state_;
+  resume_next_turn(*self->context_, self->handle_);
+  state->cancel();
+}
+
+}  // namespace detail
+
+template <typename T>
+class Deferred {
+  using State = detail::DeferredState<T>;
+
+ public:
+  using value_type = T;
+  using Canceller = absl::AnyInvocable<void()>;
+
+  // An unfired Deferred; cancel() fails it with Cancelled.
+  Deferred() : state_(std::make_shared<State>()) {}
+  // An unfired Deferred whose cancel() calls `canceller`, which must make the
+  // producer fire it.
+  explicit Deferred(Canceller canceller) : Deferred() {
+    state_->set_canceller(std::move(canceller));
+  }
+
+  // Fires with a value. Throws AlreadyCalledError if already fired.
+  template <typename U = T>
+  requires(!std::is_void_v<T> &&
+           std::is_constructible_v<T, U&&>) void callback(U&& value) const {
+    std::shared_ptr<State> keep =
+        state_;  // a consumer may drop the last other copy
+    keep->succeed(std::forward<U>(value));
+  }
+  void callback() const requires std::is_void_v<T> {
+    std::shared_ptr<State> keep = state_;
+    keep->succeed();
+  }
+  // Fires with an error. Throws AlreadyCalledError if already fired.
+  void errback(std::exception_ptr error) const {
+    std::shared_ptr<State> keep = state_;
+    keep->fail(std::move(error));
+  }
+  template <typename E>
+  requires std::is_base_of_v<std::exception, std::decay_t<E>>
+  void errback(E&& error) const {
+    errback(std::make_exception_ptr(std::forward<E>(error)));
+  }
+
+  void cancel() const {
+    std::shared_ptr<State> keep = state_;
+    keep->cancel();
+  }
+
+  bool called() const { return state_->fired(); }
+  bool failed() const { return state_->failed(); }
+
+  // The error of a failed Deferred (nullptr otherwise); counts as handling it.
+  std::exception_ptr error() const { return state_->observe_error(); }
+  // The value of a Deferred that fired with one; rethrows its error if it
+  // failed. Requires called().
+  template <typename U = T>
+  requires(!std::is_void_v<U>) const U& value() const {
+    if (std::exception_ptr e = state_->observe_error())
+      std::rethrow_exception(e);
+    return state_->value();
+  }
+  // Rethrows the error of a failed Deferred. Requires called().
+  void check() const {
+    if (std::exception_ptr e = state_->observe_error())
+      std::rethrow_exception(e);
+  }
+
+  // Adds consumers: on_value(const T&) (or on_value() for Deferred<void>) on
+  // success, on_error(std::exception_ptr) on failure. An exception escaping
+  // either goes to the error handler; it does not change what later consumers
+  // see.
+  template <typename OnValue, typename OnError>
+  const Deferred& add_callbacks(OnValue on_value, OnError on_error) const {
+    State* state = state_.get();
+    state_->add_listener([state, on_value = std::move(on_value),
+                          on_error = std::move(on_error)]() mutable {
+      if (state->failed()) {
+        on_error(state->observe_error());
+      } else if constexpr (std::is_void_v<T>) {
+        on_value();
+      } else {
+        on_value(std::as_const(state->value()));
+      }
+    });
+    return *this;
+  }
+  template <typename OnValue>
+  const Deferred& add_callback(OnValue on_value) const {
+    State* state = state_.get();
+    state_->add_listener([state, on_value = std::move(on_value)]() mutable {
+      if (state->failed()) return;
+      if constexpr (std::is_void_v<T>) {
+        on_value();
+      } else {
+        on_value(std::as_const(state->value()));
+      }
+    });
+    return *this;
+  }
+  template <typename OnError>
+  const Deferred& add_errback(OnError on_error) const {
+    return add_callbacks([](const auto&...) {}, std::move(on_error));
+  }
+  // Runs `on_done()` when the Deferred fires, either way. Does not count as
+  // handling an error.
+  const Deferred& add_done(absl::AnyInvocable<void()> on_done) const {
+    state_->add_listener(std::move(on_done));
+    return *this;
+  }
+
+  // Awaits the result: returns a copy of the value (or moves it out, when
+  // awaiting an rvalue Deferred) or rethrows the error. If the awaiting task is
+  // cancelled meanwhile, the Deferred is cancelled and the task resumes next
+  // turn with weft::Cancelled.
+  detail::DeferredAwaiter<T, false> operator co_await() const& {
+    return detail::DeferredAwaiter<T, false>(state_);
+  }
+  detail::DeferredAwaiter<T, true> operator co_await() && {
+    return detail::DeferredAwaiter<T, true>(std::move(state_));
+  }
+
+  // For spawn(): the state behind this Deferred.
+  detail::DeferredStateBase& state_for_detail() const { return *state_; }
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace weft
+
+#endif  // WEFT_CORE_DEFERRED_H_

@@ -1,0 +1,109 @@
+#include "core/detail/timer_queue.h"
+
+#include <utility>
+
+namespace weft::detail {
+namespace {
+constexpr std::size_t kArity = 4;
+}
+
+TimerId TimerQueue::push(TimePoint deadline, Callback callback) {
+  std::uint32_t slot;
+  if (free_slots_.empty()) {
+    slot = static_cast<std::uint32_t>(nodes_.size());
+    nodes_.emplace_back();
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  }
+  Node& node = nodes_[slot];
+  node.callback = std::move(callback);
+  heap_.emplace_back();
+  sift_up(heap_.size() - 1,
+          Entry{deadline.time_since_epoch().count(), next_sequence_++, slot});
+  return TimerId{slot, node.generation};
+}
+
+bool TimerQueue::pending(TimerId id) const {
+  return id.slot < nodes_.size() &&
+         nodes_[id.slot].generation == id.generation &&
+         nodes_[id.slot].callback != nullptr;
+}
+
+bool TimerQueue::cancel(TimerId id) {
+  if (!pending(id)) return false;
+  // Destroying the callback can run arbitrary destructors; do it after the heap
+  // is consistent.
+  Callback dropped = std::move(nodes_[id.slot].callback);
+  remove_at(nodes_[id.slot].heap_index);
+  release(id.slot);
+  return true;
+}
+
+bool TimerQueue::pop_due(TimePoint now, Callback& out) {
+  if (heap_.empty() || heap_.front().deadline > now.time_since_epoch().count())
+    return false;
+  const std::uint32_t slot = heap_.front().slot;
+  out = std::move(nodes_[slot].callback);
+  remove_at(0);
+  release(slot);
+  return true;
+}
+
+void TimerQueue::clear() {
+  // Move the callbacks out first: their destructors may push or cancel timers.
+  std::vector<Node> nodes = std::move(nodes_);
+  heap_.clear();
+  nodes_.clear();
+  free_slots_.clear();
+  nodes.clear();
+}
+
+void TimerQueue::release(std::uint32_t slot) {
+  Node& node = nodes_[slot];
+  node.callback = nullptr;
+  // Skip 0 on wrap-around: it is the generation of a default TimerId.
+  if (++node.generation == 0) node.generation = 1;
+  free_slots_.push_back(slot);
+}
+
+void TimerQueue::remove_at(std::size_t index) {
+  const Entry last = heap_.back();
+  heap_.pop_back();
+  if (index == heap_.size()) return;
+  // The moved entry may belong above or below `index`.
+  if (index > 0 && before(last, heap_[(index - 1) / kArity])) {
+    sift_up(index, last);
+  } else {
+    sift_down(index, last);
+  }
+}
+
+void TimerQueue::sift_up(std::size_t index, Entry entry) {
+  while (index > 0) {
+    const std::size_t parent = (index - 1) / kArity;
+    if (!before(entry, heap_[parent])) break;
+    place(index, heap_[parent]);
+    index = parent;
+  }
+  place(index, entry);
+}
+
+void TimerQueue::sift_down(std::size_t index, Entry entry) {
+  const std::size_t size = heap_.size();
+  for (;;) {
+    const std::size_t first = index * kArity + 1;
+    if (first >= size) break;
+    std::size_t best = first;
+    const std::size_t end = first + kArity < size ? first + kArity : size;
+    for (std::size_t child = first + 1; child < end; ++child) {
+      if (before(heap_[child], heap_[best])) best = child;
+    }
+    if (!before(heap_[best], entry)) break;
+    place(index, heap_[best]);
+    index = best;
+  }
+  place(index, entry);
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,252 @@
+// Reactor: one event loop, backend-neutral (Twisted's reactor, asyncio's event
+// loop).
+//
+// A Reactor runs callbacks: queued (call_soon), at a time (call_later,
+// call_at), from another thread (call_from_thread), on fd readiness
+// (watch_readable, watch_writable) and on POSIX signals (watch_signal). The
+// waiting itself is done by a Backend (libuv, libevent, Asio, ...) chosen by
+// name through make_reactor() in core/backend_registry.h. Coroutine tasks run
+// on it through spawn() (core/spawn.h) or a Runner (runners/).
+//
+// Threading: a reactor belongs to the thread that runs it (or, before it first
+// runs, to the thread that made it). call_from_thread(), stop() and
+// is_running() are the only members safe to call from other threads; everything
+// else is loop-thread only. Callbacks always run on the loop thread, never
+// inside the call that scheduled them.
+//
+// Order: call_soon callbacks run in FIFO order. Timers run in deadline order,
+// equal deadlines in the order they were scheduled, never before their
+// deadline. A turn runs what was ready when the turn began; callbacks queued
+// during a turn wait for the next, so a callback that re-queues itself cannot
+// starve timers, I/O or cross-thread calls (docs/architecture.md, "One loop
+// turn").
+//
+// Errors: an exception escaping a callback does not stop the loop; it goes to
+// the error handler (by default printed to stderr with the kind of callback
+// that threw) and the loop carries on.
+//
+// Lifetime: run(), stop() and run() again, any number of times. Destroying a
+// reactor (loop thread, not running) drops everything pending without running
+// it: ready and cross-thread callbacks, timers and watchers are released, and
+// unfinished tasks are destroyed (their frames' destructors run; they never
+// resume and their Deferreds never fire). No callback runs after the destructor
+// returns; nothing leaks. Handles (TimerHandle, Watch) must not be used after
+// their reactor is destroyed. Do not destroy a reactor while another thread may
+// still call call_from_thread() or stop() on it.
+#ifndef WEFT_CORE_REACTOR_H_
+#define WEFT_CORE_REACTOR_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
+#include "core/backend.h"
+#include "core/detail/task_context.h"
+#include "core/detail/timer_queue.h"
+#include "core/time.h"
+#include "core/timer_handle.h"
+#include "core/watch.h"
+
+namespace weft {
+
+namespace detail {
+struct TaskTracker;
+}
+
+class Reactor final : private LoopHooks {
+ public:
+  using Callback = absl::AnyInvocable<void()>;
+  // Receives an exception that escaped a callback and a short description of
+  // the callback
+  // ("timer callback", "readable watcher on fd 7", ...). Runs on the loop
+  // thread.
+  using ErrorHandler = absl::AnyInvocable<void(std::exception_ptr error,
+                                               std::string_view where)>;
+  using BackendFactory =
+      absl::FunctionRef<std::unique_ptr<Backend>(LoopHooks&)>;
+
+  // Makes a reactor on the backend `make_backend` returns. Most programs call
+  // make_reactor() (core/backend_registry.h) instead. `name` is the registry
+  // name, for listings and messages.
+  Reactor(std::string name, BackendFactory make_backend);
+  ~Reactor();
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
+
+  // The registry name ("libuv", "libevent:poll", ...) and the backend's own
+  // description.
+  const std::string& name() const { return name_; }
+  std::string description() const { return backend_->description(); }
+  // For a backend's typed accessor (e.g. weft::libuv::native_loop()).
+  Backend& backend() { return *backend_; }
+
+  // ---- Scheduling (loop thread) ----
+
+  // Queues `callback` to run in the next turn, after everything queued before
+  // it.
+  void call_soon(Callback callback);
+  // Runs `callback` once, no earlier than `delay` (or `when`) from now. A
+  // negative delay counts as zero. The callback runs in a later turn, never
+  // inside this call.
+  TimerHandle call_later(Duration delay, Callback callback);
+  TimerHandle call_at(TimePoint when, Callback callback);
+  // The reactor's clock (steady_clock), read fresh: deadlines computed from it
+  // are never early.
+  TimePoint now() const { return Clock::now(); }
+
+  // Thread-safe: queues `callback` from any thread and wakes the loop if it is
+  // blocked. Callbacks from one thread run in the order they were queued. Each
+  // runs exactly once if the reactor runs again; if the reactor is destroyed
+  // first, it is dropped without running.
+  void call_from_thread(Callback callback);
+
+  // ---- Watchers (loop thread) ----
+
+  // Calls `callback` whenever `fd` is readable (writable), until the Watch is
+  // cancelled. At most one readable and one writable watcher per fd; a second
+  // throws UsageError. weft watches a duplicate of `fd` that it owns, so a
+  // watcher never sees events of another file that later reuses the number.
+  // Cancel the watch before closing `fd`: until it is cancelled, the duplicate
+  // keeps the underlying file open. Throws std::system_error if the fd cannot
+  // be watched (e.g. a regular file on epoll).
+  Watch watch_readable(int fd, Callback callback);
+  Watch watch_writable(int fd, Callback callback);
+  // Calls `callback` on the loop thread each time the process receives `signo`,
+  // until the Watch is cancelled. Every reactor watching a signal gets it.
+  Watch watch_signal(int signo, Callback callback);
+
+  // ---- Running ----
+
+  // Runs the loop until stop(). Waits (blocks in the kernel) while there is
+  // nothing to do; does not return just because no work is left. Throws
+  // UsageError if this reactor is already running. A stop() made before run()
+  // makes run() return at once, having run nothing (the request is consumed).
+  // After a stop() inside a turn, the rest of that turn still runs; what is
+  // queued for later turns stays queued for the next run(): nothing is lost.
+  void run();
+  // Runs one loop iteration: waits for the kernel if `may_block` and there is
+  // nothing ready, then runs what became ready. Does not consume a pending
+  // stop().
+  void run_once(bool may_block = true);
+  // Thread-safe: asks run() to return at the end of the current turn, waking it
+  // if blocked.
+  void stop();
+  // Thread-safe.
+  bool is_running() const { return running_.load(std::memory_order_acquire); }
+  // True on the thread currently running this reactor.
+  bool in_loop_thread() const;
+
+  // The reactor whose callback is running on this thread, or nullptr.
+  static Reactor* current();
+
+  // Replaces the handler for exceptions escaping callbacks (loop thread).
+  void set_error_handler(ErrorHandler handler);
+  // Hands an exception to the error handler, as if a callback described by
+  // `where` threw it.
+  void report_error(std::exception_ptr error, std::string_view where);
+
+  // What is pending, for tests and diagnostics (loop thread).
+  struct Counts {
+    std::size_t ready = 0;        // call_soon callbacks waiting for a turn
+    std::size_t timers = 0;       // pending timers
+    std::size_t watches = 0;      // active fd and signal watchers
+    std::size_t tasks = 0;        // spawned tasks not yet finished
+    std::size_t from_thread = 0;  // cross-thread callbacks not yet taken in
+  };
+  Counts counts() const;
+
+ private:
+  friend class TimerHandle;
+  friend class Watch;
+  friend struct detail::TaskTracker;
+
+  struct Watcher {
+    Callback callback;
+    std::uint64_t id = 0;
+    bool running = false;    // its callback is on the stack
+    bool cancelled = false;  // cancelled while running: the dispatcher frees it
+  };
+  struct FdEntry {
+    int native_fd = -1;  // weft's duplicate of the user's fd
+    IoEvents interest = IoEvents::kNone;
+    Watcher* reader = nullptr;
+    Watcher* writer = nullptr;
+  };
+
+  // LoopHooks.
+  void run_turn() override;
+  void timer_expired() override;
+  void fd_ready(int native_fd, IoEvents events) override;
+  void signal_raised(int signo) override;
+
+  class HookScope;
+  class RunScope;
+
+  TimerHandle add_timer(TimePoint when, Callback callback);
+  void sync_timer();
+  void request_turn();
+  Watch watch_fd(int fd, Watch::Kind kind, Callback callback);
+  bool cancel_watch(Watch::Kind kind, int key, std::uint64_t id);
+  bool watch_active(Watch::Kind kind, int key, std::uint64_t id) const;
+  void release_fd_entry(int fd);
+  void run_watcher(Watcher* watcher, Watch::Kind kind, int key);
+  static void free_watcher(Watcher* watcher);
+  template <typename F>
+  void guarded(F&& f, Watch::Kind kind, int key);
+  void check_loop_thread(const char* what) const;
+
+  std::string name_;
+  std::unique_ptr<Backend> backend_;
+  ErrorHandler error_handler_;
+
+  // Loop-thread state.
+  std::vector<Callback> ready_;  // queued for the next turn
+  std::vector<Callback> batch_;  // the batch of the current turn
+  std::vector<Callback> incoming_batch_;
+  bool turn_requested_ = false;
+  bool in_turn_ = false;
+  bool in_run_ =
+      false;  // inside run(), where a pending stop() skips further turns
+  detail::TimerQueue timers_;
+  TimePoint armed_deadline_ = TimePoint::max();
+  absl::flat_hash_map<int, FdEntry> fds_;       // by the user's fd
+  absl::flat_hash_map<int, int> fd_by_native_;  // native fd -> user's fd
+  absl::flat_hash_map<int, std::vector<Watcher*>> signals_;
+  std::uint64_t next_watch_id_ = 1;
+  detail::TaskContext* tasks_ = nullptr;
+  std::size_t task_count_ = 0;
+  bool closing_ = false;
+
+  // Cross-thread state. std::mutex, not absl::Mutex: ThreadSanitizer sees
+  // pthread locks, and Debian's Abseil is not built with TSan annotations.
+  mutable std::mutex incoming_mu_;
+  std::vector<Callback> incoming_ ABSL_GUARDED_BY(incoming_mu_);
+  std::atomic<bool> incoming_pending_{false};
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> running_{false};
+  std::atomic<std::thread::id> loop_thread_{};
+};
+
+namespace detail {
+// Lets the task machinery (core/spawn.h) register live tasks with their
+// reactor.
+struct TaskTracker {
+  static void attach(Reactor& reactor, TaskContext& context);
+  static void detach(Reactor& reactor, TaskContext& context);
+};
+}  // namespace detail
+
+}  // namespace weft
+
+#endif  // WEFT_CORE_REACTOR_H_

@@ -1,0 +1,55 @@
+// sleep(): suspends the current task for a duration (asyncio.sleep, Twisted's
+// deferLater).
+//
+// `co_await weft::sleep(100ms)` resumes the task no earlier than 100 ms later,
+// from a timer on the task's own reactor: no reactor argument is needed. A zero
+// or negative duration yields: the task resumes in the next turn, after the
+// callbacks already queued. If the task is cancelled while sleeping, the timer
+// is cancelled and the task resumes in the next turn with weft::Cancelled.
+//
+// Threading: inside a task, on its reactor's loop thread.
+#ifndef WEFT_CORE_SLEEP_H_
+#define WEFT_CORE_SLEEP_H_
+
+#include <coroutine>
+
+#include "core/detail/task_context.h"
+#include "core/task.h"
+#include "core/time.h"
+#include "core/timer_handle.h"
+
+namespace weft {
+
+class SleepAwaiter {
+ public:
+  explicit SleepAwaiter(Duration delay) : delay_(delay) {}
+  SleepAwaiter(const SleepAwaiter&) = delete;
+  SleepAwaiter& operator=(const SleepAwaiter&) = delete;
+  ~SleepAwaiter();
+
+  bool await_ready() const noexcept { return false; }
+  template <detail::WeftPromise Promise>
+  bool await_suspend(std::coroutine_handle<Promise> handle) {
+    return suspend(handle, *handle.promise().context());
+  }
+  void await_resume() const;
+
+ private:
+  bool suspend(std::coroutine_handle<> handle, detail::TaskContext& context);
+  static void cancel(void* self);
+
+  Duration delay_;
+  std::coroutine_handle<> handle_;
+  detail::TaskContext* context_ = nullptr;
+  TimerHandle timer_;
+  bool suspended_ = false;
+  bool cancelled_ = false;
+};
+
+[[nodiscard]] inline SleepAwaiter sleep(Duration delay) {
+  return SleepAwaiter(delay);
+}
+
+}  // namespace weft
+
+#endif  // WEFT_CORE_SLEEP_H_

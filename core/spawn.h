@@ -1,0 +1,137 @@
+// spawn(): starts a Task on a reactor and returns its result as a Deferred
+// (Twisted's ensureDeferred, asyncio's create_task).
+//
+// The task starts in the reactor's next turn, never inside spawn(). Its
+// Deferred fires when the task finishes: with its value, or with the exception
+// that escaped it. Cancelling the Deferred cancels the task: a task that has
+// not started never runs its body and fails with weft::Cancelled; a started
+// task is woken at its current weft await with weft::Cancelled (delivered
+// once), its cleanup runs, and the Deferred fires when it finishes.
+//
+// Threading: loop thread only (or before the reactor first runs). To start a
+// task from another thread, use a Runner (runners/) or call spawn() inside
+// call_from_thread(). Lifetime: the reactor owns the running task; destroying
+// the reactor destroys unfinished tasks (see ~Reactor). Dropping the returned
+// Deferred does not cancel the task.
+#ifndef WEFT_CORE_SPAWN_H_
+#define WEFT_CORE_SPAWN_H_
+
+#include <coroutine>
+#include <exception>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "core/deferred.h"
+#include "core/detail/task_context.h"
+#include "core/errors.h"
+#include "core/reactor.h"
+#include "core/task.h"
+
+namespace weft {
+namespace detail {
+
+// The coroutine at the bottom of every spawned task: owns the TaskContext,
+// starts the Task, fires the Deferred, and frees itself when done.
+class RootTask {
+ public:
+  class promise_type {
+   public:
+    template <typename T>
+    promise_type(Reactor& reactor, Task<T>&, Deferred<T>& deferred)
+        : deferred_(&deferred.state_for_detail()) {
+      context_.root = std::coroutine_handle<promise_type>::from_promise(*this);
+      TaskTracker::attach(reactor, context_);
+    }
+    ~promise_type() {
+      // The canceller points at context_, which dies with this frame.
+      deferred_->set_canceller(nullptr);
+      TaskTracker::detach(*context_.reactor, context_);
+    }
+    RootTask get_return_object() noexcept {
+      return RootTask(std::coroutine_handle<promise_type>::from_promise(*this));
+    }
+    std::suspend_always initial_suspend() noexcept { return {}; }
+    std::suspend_never final_suspend() noexcept { return {}; }
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept {
+      std::terminate();
+    }  // the body catches everything
+    TaskContext* context() noexcept { return &context_; }
+
+   private:
+    TaskContext context_;
+    DeferredStateBase* deferred_;
+  };
+
+  std::coroutine_handle<promise_type> handle() const { return handle_; }
+
+ private:
+  explicit RootTask(std::coroutine_handle<promise_type> handle)
+      : handle_(handle) {}
+  std::coroutine_handle<promise_type> handle_;
+};
+
+// Throws Cancelled if the task was cancelled before it started.
+struct StartGate {
+  bool cancelled = false;
+  bool await_ready() const noexcept { return false; }
+  template <WeftPromise Promise>
+  bool await_suspend(std::coroutine_handle<Promise> handle) noexcept {
+    cancelled = handle.promise().context()->take_pending_cancel();
+    return false;
+  }
+  void await_resume() const {
+    if (cancelled) throw Cancelled();
+  }
+};
+
+template <typename T>
+RootTask run_root(Reactor&, Task<T> task, Deferred<T> deferred) {
+  std::exception_ptr error;
+  if constexpr (std::is_void_v<T>) {
+    try {
+      co_await StartGate{};
+      co_await std::move(task);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (deferred.called()) co_return;  // fired by hand; nothing more to say
+    if (error) {
+      deferred.errback(error);
+    } else {
+      deferred.callback();
+    }
+  } else {
+    std::optional<T> value;
+    try {
+      co_await StartGate{};
+      value.emplace(co_await std::move(task));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    if (deferred.called()) co_return;
+    if (error) {
+      deferred.errback(error);
+    } else {
+      deferred.callback(std::move(*value));
+    }
+  }
+}
+
+}  // namespace detail
+
+template <typename T>
+Deferred<T> spawn(Reactor& reactor, Task<T> task) {
+  Deferred<T> deferred;
+  detail::RootTask root = detail::run_root(reactor, std::move(task), deferred);
+  detail::TaskContext* context = root.handle().promise().context();
+  deferred.state_for_detail().set_canceller(
+      [context] { context->request_cancel(); });
+  reactor.call_soon([handle = root.handle()] { handle.resume(); });
+  return deferred;
+}
+
+}  // namespace weft
+
+#endif  // WEFT_CORE_SPAWN_H_

@@ -1,0 +1,39 @@
+// TimerHandle: names a callback scheduled with Reactor::call_later / call_at,
+// so it can be cancelled (Twisted's DelayedCall, asyncio's TimerHandle).
+//
+// A handle is a small value: copying it names the same timer; dropping it does
+// not cancel. Threading: loop thread only, like the reactor that made it. A
+// handle must not be used after its reactor is destroyed (as with Asio timers
+// and their io_context).
+#ifndef WEFT_CORE_TIMER_HANDLE_H_
+#define WEFT_CORE_TIMER_HANDLE_H_
+
+#include "core/detail/timer_queue.h"
+
+namespace weft {
+
+class Reactor;
+
+class TimerHandle {
+ public:
+  TimerHandle() = default;
+
+  // Prevents the callback from running. Returns true if this call prevented it;
+  // false if it already ran (or is running), was already cancelled, or the
+  // handle is empty. A timer that is due but has not run yet in the current
+  // turn is still prevented.
+  bool cancel();
+  // True until the callback starts running or the timer is cancelled.
+  bool pending() const;
+
+ private:
+  friend class Reactor;
+  TimerHandle(Reactor* reactor, detail::TimerId id)
+      : reactor_(reactor), id_(id) {}
+  Reactor* reactor_ = nullptr;
+  detail::TimerId id_;
+};
+
+}  // namespace weft
+
+#endif  // WEFT_CORE_TIMER_HANDLE_H_

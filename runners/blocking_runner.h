@@ -1,0 +1,55 @@
+// BlockingRunner: run-until-complete on the caller's thread (asyncio.run,
+// IPython's trio and curio loop runners).
+//
+// run(task) drives the reactor on the calling thread until the task finishes,
+// then returns; the loop does not run between calls. The same runner and
+// reactor serve any number of calls (unlike Twisted's reactor, which cannot be
+// restarted). Tasks spawned in the background during one call are paused
+// between calls and carry on during the next, as with IPython's trio and curio
+// runners. submit(task) starts nothing by itself: the task runs when the loop
+// next runs, i.e. during a later run() or a wait() on its EventualResult (which
+// drives the loop). run(task, timeout) cancels the task at the timeout and
+// keeps driving the loop until the task's cleanup has run, then throws
+// TimeoutError.
+//
+// Threading: one thread at a time (the thread calling run() owns the reactor
+// during the call). Calling run() or wait() from inside any running weft loop
+// on this thread throws UsageError: co_await the task instead. Lifetime:
+// destroying the runner destroys its reactor and the tasks still in it; their
+// EventualResults fail with RunnerShutDown.
+#ifndef WEFT_RUNNERS_BLOCKING_RUNNER_H_
+#define WEFT_RUNNERS_BLOCKING_RUNNER_H_
+
+#include <memory>
+#include <string_view>
+
+#include "core/reactor.h"
+#include "runners/runner.h"
+
+namespace weft {
+
+class BlockingRunner final : public Runner, private detail::EventualDriver {
+ public:
+  // Runs on `reactor`, which it owns.
+  explicit BlockingRunner(std::unique_ptr<Reactor> reactor);
+  ~BlockingRunner() override;
+
+  std::string_view name() const override { return "blocking"; }
+  Reactor& reactor() override { return *reactor_; }
+
+ protected:
+  void start(Task<void> task,
+             std::shared_ptr<detail::EventualStateBase> state) override;
+  detail::EventualDriver* driver() override { return this; }
+  void after_timeout(detail::EventualStateBase& state) override;
+
+ private:
+  void drive(detail::EventualStateBase& state,
+             std::optional<TimePoint> deadline) override;
+
+  std::unique_ptr<Reactor> reactor_;
+};
+
+}  // namespace weft
+
+#endif  // WEFT_RUNNERS_BLOCKING_RUNNER_H_

@@ -1,0 +1,82 @@
+#include "runners/eventual_result.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "core/errors.h"
+#include "core/reactor.h"
+
+namespace weft {
+namespace detail {
+
+bool EventualStateBase::ready() const {
+  std::lock_guard lock(mu_);
+  return done_;
+}
+
+std::exception_ptr EventualStateBase::error() const {
+  std::lock_guard lock(mu_);
+  return error_;
+}
+
+bool EventualStateBase::wait(std::optional<Duration> timeout) {
+  if (Reactor::current() == reactor_ && reactor_ != nullptr) {
+    throw UsageError(absl::StrCat(
+        "weft: waiting for a result on the loop thread of reactor '",
+        reactor_->name(), "' would deadlock; co_await the task instead"));
+  }
+  std::optional<TimePoint> deadline;
+  if (timeout) deadline = Clock::now() + *timeout;
+  if (driver_ != nullptr) {
+    if (!ready()) driver_->drive(*this, deadline);
+    return ready();
+  }
+  std::unique_lock lock(mu_);
+  if (!deadline) {
+    done_cv_.wait(lock, [this] { return done_; });
+    return true;
+  }
+  return done_cv_.wait_until(lock, *deadline, [this] { return done_; });
+}
+
+void EventualStateBase::cancel() {
+  absl::AnyInvocable<void()> canceller;
+  {
+    std::lock_guard lock(mu_);
+    if (done_ || cancel_requested_) return;
+    cancel_requested_ = true;
+    canceller = std::move(canceller_);
+  }
+  if (canceller != nullptr) canceller();
+}
+
+void EventualStateBase::set_canceller(absl::AnyInvocable<void()> canceller) {
+  {
+    std::lock_guard lock(mu_);
+    if (done_) return;
+    if (!cancel_requested_) {
+      canceller_ = std::move(canceller);
+      return;
+    }
+  }
+  canceller();
+}
+
+void EventualStateBase::fail(std::exception_ptr error) {
+  complete([&] { error_ = std::move(error); });
+}
+
+void fail_with_shutdown(EventualStateBase& state) {
+  state.fail(std::make_exception_ptr(RunnerShutDown()));
+}
+
+}  // namespace detail
+
+void throw_wait_timeout(Duration timeout) {
+  throw TimeoutError(absl::StrCat(
+      "weft: result not ready after ",
+      std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count(),
+      " ms"));
+}
+
+}  // namespace weft

@@ -1,0 +1,72 @@
+// Runner registry: runners by name, and the process-wide current runner
+// (IPython's
+// `%autoawait NAME`).
+//
+// "blocking" and "threaded" (and "host", for a reactor the host drives) are
+// built in; users add their own with register_runner(). make_runner(name) makes
+// one on a backend chosen by name. The current runner is what weft::run(task)
+// uses: set it by name with set_current_runner(), else it is made on first use
+// from $WEFT_RUNNER and $WEFT_BACKEND, else the defaults.
+//
+// Threading: every function is thread-safe. The current runner lives until
+// set_current_runner() replaces it or the process exits (then it shuts down
+// like any runner).
+#ifndef WEFT_RUNNERS_RUNNER_REGISTRY_H_
+#define WEFT_RUNNERS_RUNNER_REGISTRY_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/task.h"
+#include "core/time.h"
+#include "runners/runner.h"
+
+namespace weft {
+
+struct RunnerOptions {
+  std::string
+      backend;  // backend name for make_reactor(); empty: the default backend
+};
+
+struct RunnerInfo {
+  std::string name;      // what make_runner() takes
+  std::string summary;   // one line for listings
+  int preference = 100;  // lower sorts first; the first is the default
+  std::function<std::unique_ptr<Runner>(const RunnerOptions&)> factory;
+};
+
+// Adds a runner. Throws UsageError if the name is taken or the factory is
+// empty.
+void register_runner(RunnerInfo info);
+// Every registered runner, by preference then name.
+std::vector<RunnerInfo> available_runners();
+// $WEFT_RUNNER if set, else the first of available_runners().
+std::string default_runner_name();
+// Makes a runner; an empty name means default_runner_name(). Throws
+// UnknownNameError, listing the registered names, for an unknown runner (or
+// backend).
+std::unique_ptr<Runner> make_runner(std::string_view name = {},
+                                    const RunnerOptions& options = {});
+
+// Replaces the current runner with a new one made by make_runner(name,
+// options). The previous one shuts down (its pending results fail with
+// RunnerShutDown).
+void set_current_runner(std::string_view name,
+                        const RunnerOptions& options = {});
+// The current runner, made from the defaults on first use. Do not keep the
+// reference across a set_current_runner() call.
+Runner& current_runner();
+
+// Runs `task` on the current runner.
+template <typename T>
+T run(Task<T> task, std::optional<Duration> timeout = std::nullopt) {
+  return current_runner().run(std::move(task), timeout);
+}
+
+}  // namespace weft
+
+#endif  // WEFT_RUNNERS_RUNNER_REGISTRY_H_
