@@ -9,17 +9,16 @@
 namespace weft {
 
 BlockingRunner::BlockingRunner(std::unique_ptr<Reactor> reactor)
-    : reactor_(std::move(reactor)) {}
+    : reactor_(std::move(reactor)),
+      link_(std::make_shared<detail::ReactorLink>(reactor_.get())) {}
 
-BlockingRunner::~BlockingRunner() = default;
+BlockingRunner::~BlockingRunner() { link_->sever(); }
 
 void BlockingRunner::start(Task<void> task,
                            std::shared_ptr<detail::EventualStateBase> state) {
-  Deferred<void> done = spawn(*reactor_, std::move(task));
   // cancel() may come from any thread; the Deferred belongs to the loop thread.
-  state->set_canceller([reactor = reactor_.get(), done] {
-    reactor->call_from_thread([done] { done.cancel(); });
-  });
+  state->set_canceller(
+      detail::cancel_through(link_, spawn(*reactor_, std::move(task))));
 }
 
 void BlockingRunner::drive(detail::EventualStateBase& state,

@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include "core/reactor.h"
+#include "runners/detail/reactor_link.h"
 #include "runners/runner.h"
 
 namespace weft {
@@ -48,6 +49,8 @@ class BlockingRunner final : public Runner, private detail::EventualDriver {
              std::optional<TimePoint> deadline) override;
 
   std::unique_ptr<Reactor> reactor_;
+  std::shared_ptr<detail::ReactorLink>
+      link_;  // for cancellers, which may outlive the runner
 };
 
 }  // namespace weft

@@ -10,6 +10,7 @@
 #include "core/backend_registry.h"
 #include "core/errors.h"
 #include "runners/blocking_runner.h"
+#include "runners/threaded_runner.h"
 
 namespace weft {
 namespace {
@@ -32,6 +33,15 @@ std::vector<RunnerInfo> builtin_runners() {
       .preference = 10,
       .factory = [](const RunnerOptions& options) -> std::unique_ptr<Runner> {
         return std::make_unique<BlockingRunner>(make_reactor(options.backend));
+      },
+  });
+  runners.push_back(RunnerInfo{
+      .name = "threaded",
+      .summary = "the loop runs on its own thread and keeps background work "
+                 "going between calls",
+      .preference = 20,
+      .factory = [](const RunnerOptions& options) -> std::unique_ptr<Runner> {
+        return std::make_unique<ThreadedRunner>(options.backend);
       },
   });
   sort_runners(runners);

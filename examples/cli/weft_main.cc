@@ -8,20 +8,24 @@
 // Names fall back to $WEFT_BACKEND / $WEFT_RUNNER, then to the defaults. A bad
 // command, flag or name exits with status 2 and a message listing what is
 // valid.
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <exception>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/backend_registry.h"
+#include "core/deferred.h"
 #include "core/errors.h"
 #include "core/reactor.h"
 #include "core/sleep.h"
+#include "core/spawn.h"
 #include "core/task.h"
 #include "runners/runner.h"
 #include "runners/runner_registry.h"
@@ -35,9 +39,13 @@ constexpr const char* kUsage = R"(usage: weft <command> [options]
 commands:
   backends     list the backends compiled in (the default is marked)
   runners      list the runners registered (the default is marked)
-  demo         run the demonstration: a task prints "Going to sleep...", awaits a 1 s sleep
-               while two background timers print "Hanging out!" (0.1 s) and "Partying hard!"
-               (0.5 s), then prints "I HAVE AWAKENED!"
+  demo         run the demonstration in two "cells", as in a notebook:
+               cell 1: a task prints "Going to sleep...", awaits a 1 s sleep while two
+                 background timers print "Hanging out!" (0.1 s) and "Partying hard!" (0.5 s),
+                 then prints "I HAVE AWAKENED!" and starts a ticker ("LOUD NOISES!" every 0.1 s)
+               the main thread then sleeps 0.5 s: with --runner threaded the ticker keeps
+                 printing, with --runner blocking the loop (and the ticker) is paused
+               cell 2: awaits 0.25 s, then stops the ticker
 
 options (demo):
   --backend NAME   the backend (default: $WEFT_BACKEND, else the first listed by `weft backends`)
@@ -87,15 +95,39 @@ class Narrator {
   const weft::TimePoint start_ = weft::Clock::now();
 };
 
-// The seed scenario: Twisted's callLater(0.1) and callLater(0.5) beside an
-// awaited sleep(1).
-weft::Task<void> seed_cell(Narrator& narrator) {
+// The seed's NoiseMaker: prints every 100 ms in the background until stopped.
+struct NoiseMaker {
+  explicit NoiseMaker(Narrator& narrator) : narrator(narrator) {}
+  Narrator& narrator;
+  std::atomic<int> noises{0};
+  weft::Deferred<void> ticking;  // loop thread only
+};
+
+weft::Task<void> make_noise(NoiseMaker& noise) {
+  for (;;) {
+    co_await weft::sleep(100ms);
+    noise.narrator.say("LOUD NOISES!");
+    ++noise.noises;
+  }
+}
+
+// Cell 1, the seed scenario: Twisted's callLater(0.1) and callLater(0.5) beside
+// an awaited sleep(1); then it starts the ticker, which outlives the cell.
+weft::Task<void> first_cell(Narrator& narrator, NoiseMaker& noise) {
   weft::Reactor& reactor = *weft::Reactor::current();
   reactor.call_later(100ms, [&narrator] { narrator.say("Hanging out!"); });
   reactor.call_later(500ms, [&narrator] { narrator.say("Partying hard!"); });
   narrator.say("Going to sleep...");
   co_await weft::sleep(1s);
   narrator.say("I HAVE AWAKENED!");
+  noise.ticking = weft::spawn(reactor, make_noise(noise));
+}
+
+// Cell 2: a little more work, then the ticker is stopped.
+weft::Task<void> second_cell(NoiseMaker& noise) {
+  co_await weft::sleep(250ms);
+  noise.ticking.cancel();
+  noise.narrator.say("ticker stopped");
 }
 
 int demo(const std::vector<std::string_view>& args) {
@@ -138,7 +170,23 @@ int demo(const std::vector<std::string_view>& args) {
               runner->reactor().description().c_str(),
               std::string(runner->name()).c_str());
   Narrator narrator;
-  runner->run(seed_cell(narrator));
+  NoiseMaker noise(narrator);
+  std::printf("-- cell 1\n");
+  runner->run(first_cell(narrator, noise));
+  std::printf("-- between cells: the main thread sleeps 0.5 s\n");
+  std::fflush(stdout);
+  const int before = noise.noises;
+  std::this_thread::sleep_for(500ms);
+  const int between = noise.noises - before;
+  std::printf("-- cell 2\n");
+  std::fflush(stdout);
+  runner->run(second_cell(noise));
+  std::printf(
+      "-- the ticker printed %d time%s while the main thread slept between "
+      "cells (%s)\n",
+      between, between == 1 ? "" : "s",
+      between > 0 ? "the loop kept running" : "the loop was paused");
+  runner.reset();  // before the narrator and the ticker it may still refer to
   return 0;
 }
 

@@ -29,6 +29,14 @@ for backend in $backends; do
     got=$(printf '%s\n' "$out" | sed -n 's/^\[ *[0-9.]*s\] //p' |
       grep -E '^(Going to sleep...|Hanging out!|Partying hard!|I HAVE AWAKENED!)$')
     [[ $got == "$want" ]] || fail "demo --backend $backend --runner $runner printed: $out"
+    # Between the cells the main thread sleeps 0.5 s: the blocking runner's loop is paused
+    # (exactly no ticks); the threaded runner's keeps its 0.1 s ticker going (at least one).
+    case $runner in
+      blocking) grep -q "printed 0 times.*the loop was paused" <<<"$out" ||
+        fail "blocking runner: the loop ran between cells: $out" ;;
+      threaded) grep -q "the loop kept running" <<<"$out" ||
+        fail "threaded runner: the ticker did not run between cells: $out" ;;
+    esac
     echo "ok: demo --backend $backend --runner $runner"
   done
 done

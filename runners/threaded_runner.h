@@ -1,0 +1,71 @@
+// ThreadedRunner: the reactor lives on a thread the runner owns and keeps
+// running between calls (Crochet's setup(), with wait_for and run_in_reactor).
+//
+// Background work started by one call (a ticker, a server) keeps running while
+// the caller does other things and is still running at the next call. run(task,
+// timeout) blocks the calling thread until the task finishes; past the timeout
+// it cancels the task in the loop and throws TimeoutError at once (the
+// cancellation and its cleanup proceed on the loop thread). submit(task)
+// returns an EventualResult at once; waiting on it with a timeout does not
+// cancel.
+//
+// Threading: run(), submit() and the EventualResults are safe from any thread,
+// many at once. A blocking wait on the loop thread itself (from inside a task
+// or callback of this runner) throws UsageError instead of deadlocking.
+// reactor() is for call_from_thread()/stop() only from other threads; a stop()
+// of the reactor does not stop the runner (it resumes the loop). Lifetime: the
+// destructor stops the loop, destroys the reactor on its own thread and joins
+// it; results still pending fail with RunnerShutDown, so no waiter is left
+// blocked. Do not call the runner concurrently with its destruction.
+#ifndef WEFT_RUNNERS_THREADED_RUNNER_H_
+#define WEFT_RUNNERS_THREADED_RUNNER_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "core/reactor.h"
+#include "runners/detail/reactor_link.h"
+#include "runners/runner.h"
+
+namespace weft {
+
+class ThreadedRunner final : public Runner {
+ public:
+  // Starts the loop thread with a reactor on `backend` (empty: the default).
+  // Throws what make_reactor() throws (e.g. UnknownNameError), after joining
+  // the thread.
+  explicit ThreadedRunner(std::string backend = {});
+  ~ThreadedRunner() override;
+
+  std::string_view name() const override { return "threaded"; }
+  Reactor& reactor() override { return *reactor_; }
+  std::thread::id loop_thread_id() const { return thread_.get_id(); }
+
+ protected:
+  void start(Task<void> task,
+             std::shared_ptr<detail::EventualStateBase> state) override;
+
+ private:
+  void loop();
+
+  std::unique_ptr<Reactor> reactor_;
+  std::shared_ptr<detail::ReactorLink>
+      link_;  // for cancellers, which may outlive the runner
+  std::atomic<bool> shutting_down_{false};
+  // Set by the destructor once its stop() has returned: only then may the loop
+  // thread destroy the reactor (stop() must not race the destructor of the
+  // object it is called on).
+  std::mutex shutdown_mu_;
+  std::condition_variable shutdown_cv_;
+  bool stop_delivered_ = false;
+  std::thread thread_;
+};
+
+}  // namespace weft
+
+#endif  // WEFT_RUNNERS_THREADED_RUNNER_H_
