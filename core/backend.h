@@ -31,12 +31,10 @@ enum class IoEvents : std::uint8_t {
   kBoth = 3,
 };
 constexpr IoEvents operator|(IoEvents a, IoEvents b) {
-  return static_cast<IoEvents>(static_cast<unsigned>(a) |
-                               static_cast<unsigned>(b));
+  return static_cast<IoEvents>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
 }
 constexpr IoEvents operator&(IoEvents a, IoEvents b) {
-  return static_cast<IoEvents>(static_cast<unsigned>(a) &
-                               static_cast<unsigned>(b));
+  return static_cast<IoEvents>(static_cast<unsigned>(a) & static_cast<unsigned>(b));
 }
 constexpr bool any(IoEvents e) { return e != IoEvents::kNone; }
 
@@ -107,6 +105,17 @@ class Backend {
   // it, whatever the native library does with signals for several loops. Throws
   // std::system_error on failure.
   virtual void set_signal_interest(int signo, bool on) = 0;
+
+  // Optional, for hosts that drive the loop from their own (runners/guest_reactor.h): a
+  // descriptor that becomes readable when run_once(false) has native work to deliver.
+  // `complete` says it covers everything the backend waits for (libuv's backend fd does); if
+  // not, it covers at least what the reactor's own tables cannot show (e.g. a signal pipe),
+  // and weft waits on it beside the watched fds. fd -1: the backend has none. Loop thread.
+  struct WaitFd {
+    int fd = -1;
+    bool complete = false;
+  };
+  virtual WaitFd wait_fd() const { return {}; }
 };
 
 }  // namespace weft

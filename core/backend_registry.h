@@ -24,8 +24,7 @@
 namespace weft {
 
 struct BackendInfo {
-  std::string
-      name;  // what make_reactor() takes, e.g. "libuv" or "libevent:poll"
+  std::string name;       // what make_reactor() takes, e.g. "libuv" or "libevent:poll"
   std::string mechanism;  // what waits underneath, e.g. "epoll"
   int preference = 100;   // lower sorts first; the first is the default
   std::function<std::unique_ptr<Backend>(LoopHooks&)> factory;
@@ -46,6 +45,10 @@ std::vector<BackendInfo> available_backends();
 // UnknownNameError if nothing is registered.
 std::string default_backend_name();
 
+// The registry entry for `name` (empty: default_backend_name()). Throws UnknownNameError,
+// listing the available names, for a name that is not registered.
+BackendInfo find_backend(std::string_view name = {});
+
 // Makes a reactor on the named backend; an empty name means
 // default_backend_name(). Throws UnknownNameError, listing the available names,
 // for a name that is not registered.
@@ -54,9 +57,7 @@ std::unique_ptr<Reactor> make_reactor(std::string_view name = {});
 // Registers a backend when constructed; for a static object in a backend's own
 // source file.
 struct BackendRegistration {
-  explicit BackendRegistration(BackendInfo info) {
-    register_backend(std::move(info));
-  }
+  explicit BackendRegistration(BackendInfo info) { register_backend(std::move(info)); }
 };
 
 }  // namespace weft

@@ -16,11 +16,11 @@ void report(std::exception_ptr error, std::string_view where) {
   try {
     std::rethrow_exception(error);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "weft: %.*s: %s\n", static_cast<int>(where.size()),
-                 where.data(), e.what());
+    std::fprintf(stderr, "weft: %.*s: %s\n", static_cast<int>(where.size()), where.data(),
+                 e.what());
   } catch (...) {
-    std::fprintf(stderr, "weft: %.*s: non-standard exception\n",
-                 static_cast<int>(where.size()), where.data());
+    std::fprintf(stderr, "weft: %.*s: non-standard exception\n", static_cast<int>(where.size()),
+                 where.data());
   }
 }
 
@@ -66,8 +66,7 @@ void DeferredStateBase::add_waiter(Waiter* waiter) {
 }
 
 void DeferredStateBase::remove_waiter(Waiter* waiter) {
-  if (waiter->slot < consumers_.size() &&
-      consumers_[waiter->slot].waiter == waiter) {
+  if (waiter->slot < consumers_.size() && consumers_[waiter->slot].waiter == waiter) {
     consumers_[waiter->slot].waiter = nullptr;
   }
 }
@@ -84,8 +83,7 @@ void DeferredStateBase::cancel() {
 }
 
 void DeferredStateBase::fail(std::exception_ptr error) {
-  if (error == nullptr)
-    throw std::invalid_argument("weft: Deferred::errback: null exception");
+  if (error == nullptr) throw std::invalid_argument("weft: Deferred::errback: null exception");
   check_not_fired();
   error_ = std::move(error);
   fire();

@@ -71,9 +71,7 @@ class DeferredStateBase {
   void add_waiter(Waiter* waiter);
   void remove_waiter(Waiter* waiter);
 
-  void set_canceller(absl::AnyInvocable<void()> canceller) {
-    canceller_ = std::move(canceller);
-  }
+  void set_canceller(absl::AnyInvocable<void()> canceller) { canceller_ = std::move(canceller); }
   void cancel();
 
   // Records the error and runs the consumers; throws AlreadyCalledError if
@@ -130,8 +128,7 @@ class DeferredState<void> : public DeferredStateBase {
 template <typename T, bool kConsume>
 class DeferredAwaiter : private DeferredStateBase::Waiter {
  public:
-  explicit DeferredAwaiter(std::shared_ptr<DeferredState<T>> state)
-      : state_(std::move(state)) {}
+  explicit DeferredAwaiter(std::shared_ptr<DeferredState<T>> state) : state_(std::move(state)) {}
   DeferredAwaiter(const DeferredAwaiter&) = delete;
   DeferredAwaiter& operator=(const DeferredAwaiter&) = delete;
   ~DeferredAwaiter() {
@@ -162,8 +159,7 @@ class DeferredAwaiter : private DeferredStateBase::Waiter {
 
   T await_resume() {
     if (cancelled_) throw Cancelled();
-    if (std::exception_ptr error = state_->observe_error())
-      std::rethrow_exception(error);
+    if (std::exception_ptr error = state_->observe_error()) std::rethrow_exception(error);
     if constexpr (std::is_void_v<T>) {
       return;
     } else if constexpr (kConsume) {
@@ -227,10 +223,8 @@ class Deferred {
 
   // Fires with a value. Throws AlreadyCalledError if already fired.
   template <typename U = T>
-  requires(!std::is_void_v<T> &&
-           std::is_constructible_v<T, U&&>) void callback(U&& value) const {
-    std::shared_ptr<State> keep =
-        state_;  // a consumer may drop the last other copy
+  requires(!std::is_void_v<T> && std::is_constructible_v<T, U&&>) void callback(U&& value) const {
+    std::shared_ptr<State> keep = state_;  // a consumer may drop the last other copy
     keep->succeed(std::forward<U>(value));
   }
   void callback() const requires std::is_void_v<T> {
@@ -244,9 +238,7 @@ class Deferred {
   }
   template <typename E>
   requires std::is_base_of_v<std::exception, std::decay_t<E>>
-  void errback(E&& error) const {
-    errback(std::make_exception_ptr(std::forward<E>(error)));
-  }
+  void errback(E&& error) const { errback(std::make_exception_ptr(std::forward<E>(error))); }
 
   void cancel() const {
     std::shared_ptr<State> keep = state_;
@@ -262,14 +254,12 @@ class Deferred {
   // failed. Requires called().
   template <typename U = T>
   requires(!std::is_void_v<U>) const U& value() const {
-    if (std::exception_ptr e = state_->observe_error())
-      std::rethrow_exception(e);
+    if (std::exception_ptr e = state_->observe_error()) std::rethrow_exception(e);
     return state_->value();
   }
   // Rethrows the error of a failed Deferred. Requires called().
   void check() const {
-    if (std::exception_ptr e = state_->observe_error())
-      std::rethrow_exception(e);
+    if (std::exception_ptr e = state_->observe_error()) std::rethrow_exception(e);
   }
 
   // Adds consumers: on_value(const T&) (or on_value() for Deferred<void>) on
@@ -279,16 +269,16 @@ class Deferred {
   template <typename OnValue, typename OnError>
   const Deferred& add_callbacks(OnValue on_value, OnError on_error) const {
     State* state = state_.get();
-    state_->add_listener([state, on_value = std::move(on_value),
-                          on_error = std::move(on_error)]() mutable {
-      if (state->failed()) {
-        on_error(state->observe_error());
-      } else if constexpr (std::is_void_v<T>) {
-        on_value();
-      } else {
-        on_value(std::as_const(state->value()));
-      }
-    });
+    state_->add_listener(
+        [state, on_value = std::move(on_value), on_error = std::move(on_error)]() mutable {
+          if (state->failed()) {
+            on_error(state->observe_error());
+          } else if constexpr (std::is_void_v<T>) {
+            on_value();
+          } else {
+            on_value(std::as_const(state->value()));
+          }
+        });
     return *this;
   }
   template <typename OnValue>

@@ -5,8 +5,7 @@
 
 namespace weft {
 
-bool FdWaitAwaiter::suspend(std::coroutine_handle<> handle,
-                            detail::TaskContext& context) {
+bool FdWaitAwaiter::suspend(std::coroutine_handle<> handle, detail::TaskContext& context) {
   if (context.take_pending_cancel()) {
     cancelled_ = true;
     return false;
@@ -20,8 +19,8 @@ bool FdWaitAwaiter::suspend(std::coroutine_handle<> handle,
     handle_.resume();
   };
   Reactor& reactor = *context.reactor;
-  watch_ = writable_ ? reactor.watch_writable(fd_, on_ready)
-                     : reactor.watch_readable(fd_, on_ready);
+  watch_ =
+      writable_ ? reactor.watch_writable(fd_, on_ready) : reactor.watch_readable(fd_, on_ready);
   suspended_ = true;
   context.set_cancel_hook(&FdWaitAwaiter::cancel, this);
   return true;

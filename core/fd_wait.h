@@ -48,12 +48,8 @@ class FdWaitAwaiter {
   bool cancelled_ = false;
 };
 
-[[nodiscard]] inline FdWaitAwaiter wait_readable(int fd) {
-  return FdWaitAwaiter(fd, false);
-}
-[[nodiscard]] inline FdWaitAwaiter wait_writable(int fd) {
-  return FdWaitAwaiter(fd, true);
-}
+[[nodiscard]] inline FdWaitAwaiter wait_readable(int fd) { return FdWaitAwaiter(fd, false); }
+[[nodiscard]] inline FdWaitAwaiter wait_writable(int fd) { return FdWaitAwaiter(fd, true); }
 
 }  // namespace weft
 

@@ -39,8 +39,7 @@ std::string describe(Watch::Kind kind, int key) {
     case Watch::Kind::kWritable:
       return absl::StrCat("writable watcher on fd ", key);
     case Watch::Kind::kSignal:
-      return absl::StrCat("signal watcher for signal ", key, " (",
-                          strsignal(key), ")");
+      return absl::StrCat("signal watcher for signal ", key, " (", strsignal(key), ")");
     case Watch::Kind::kNone:
       break;
   }
@@ -68,8 +67,7 @@ bool same_file(int a, int b) {
 }
 
 IoEvents bit_of(Watch::Kind kind) {
-  return kind == Watch::Kind::kReadable ? IoEvents::kReadable
-                                        : IoEvents::kWritable;
+  return kind == Watch::Kind::kReadable ? IoEvents::kReadable : IoEvents::kWritable;
 }
 
 }  // namespace
@@ -97,16 +95,12 @@ class Reactor::HookScope {
 // run() and run_once(): refuses re-entry, owns the running flag.
 class Reactor::RunScope {
  public:
-  RunScope(Reactor& reactor, const char* what)
-      : reactor_(reactor), previous_(t_current) {
-    if (t_current == &reactor ||
-        reactor.running_.exchange(true, std::memory_order_acq_rel)) {
-      throw UsageError(absl::StrCat("weft: Reactor::", what,
-                                    " called while reactor '", reactor.name_,
-                                    "' is already running"));
+  RunScope(Reactor& reactor, const char* what) : reactor_(reactor), previous_(t_current) {
+    if (t_current == &reactor || reactor.running_.exchange(true, std::memory_order_acq_rel)) {
+      throw UsageError(absl::StrCat("weft: Reactor::", what, " called while reactor '",
+                                    reactor.name_, "' is already running"));
     }
-    reactor.loop_thread_.store(std::this_thread::get_id(),
-                               std::memory_order_relaxed);
+    reactor.loop_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
     t_current = &reactor;
   }
   ~RunScope() {
@@ -159,8 +153,7 @@ Reactor::~Reactor() {
       backend_->set_signal_interest(node.key(), false);
       for (Watcher* watcher : node.mapped()) free_watcher(watcher);
     }
-    if (ready.empty() && batch.empty() && incoming.empty() && !had_timers &&
-        !had_watches) {
+    if (ready.empty() && batch.empty() && incoming.empty() && !had_timers && !had_watches) {
       break;
     }
   }
@@ -170,19 +163,17 @@ Reactor::~Reactor() {
 Reactor* Reactor::current() { return t_current; }
 
 bool Reactor::in_loop_thread() const {
-  return loop_thread_.load(std::memory_order_relaxed) ==
-         std::this_thread::get_id();
+  return loop_thread_.load(std::memory_order_relaxed) == std::this_thread::get_id();
 }
 
 void Reactor::check_loop_thread([[maybe_unused]] const char* what) const {
 #if WEFT_THREAD_CHECKS
   if (running_.load(std::memory_order_relaxed) && !in_loop_thread()) {
-    std::fprintf(
-        stderr,
-        "weft: Reactor::%s called from a thread that is not running reactor "
-        "'%s'; "
-        "only call_from_thread(), stop() and is_running() are thread-safe\n",
-        what, name_.c_str());
+    std::fprintf(stderr,
+                 "weft: Reactor::%s called from a thread that is not running reactor "
+                 "'%s'; "
+                 "only call_from_thread(), stop() and is_running() are thread-safe\n",
+                 what, name_.c_str());
     std::abort();
   }
 #endif
@@ -212,8 +203,7 @@ TimerHandle Reactor::call_at(TimePoint when, Callback callback) {
 
 TimerHandle Reactor::add_timer(TimePoint when, Callback callback) {
   check_loop_thread("call_later");
-  if (callback == nullptr)
-    throw std::invalid_argument("weft: call_later: empty callback");
+  if (callback == nullptr) throw std::invalid_argument("weft: call_later: empty callback");
   const detail::TimerId id = timers_.push(when, std::move(callback));
   // Inside a turn the native timer is synced once at its end.
   if (!in_turn_ && when < armed_deadline_) sync_timer();
@@ -228,13 +218,10 @@ bool TimerHandle::cancel() {
   return true;
 }
 
-bool TimerHandle::pending() const {
-  return reactor_ != nullptr && reactor_->timers_.pending(id_);
-}
+bool TimerHandle::pending() const { return reactor_ != nullptr && reactor_->timers_.pending(id_); }
 
 void Reactor::sync_timer() {
-  const TimePoint next =
-      timers_.empty() ? TimePoint::max() : timers_.next_deadline();
+  const TimePoint next = timers_.empty() ? TimePoint::max() : timers_.next_deadline();
   if (next == armed_deadline_) return;
   if (next == TimePoint::max()) {
     backend_->clear_timer();
@@ -273,8 +260,7 @@ void Reactor::run() {
 
 void Reactor::run_once(bool may_block) {
   RunScope scope(*this, "run_once");
-  backend_->run_once(may_block &&
-                     !stop_requested_.load(std::memory_order_acquire));
+  backend_->run_once(may_block && !stop_requested_.load(std::memory_order_acquire));
 }
 
 void Reactor::stop() {
@@ -290,8 +276,7 @@ void Reactor::run_turn() {
   if (in_run_ && stop_requested_.load(std::memory_order_acquire)) {
     // run() returns at the end of this iteration; this turn's work waits for
     // the next run().
-    if (!ready_.empty() || incoming_pending_.load(std::memory_order_relaxed))
-      request_turn();
+    if (!ready_.empty() || incoming_pending_.load(std::memory_order_relaxed)) request_turn();
     sync_timer();
     return;
   }
@@ -360,8 +345,7 @@ Watch Reactor::watch_writable(int fd, Callback callback) {
 
 Watch Reactor::watch_fd(int fd, Watch::Kind kind, Callback callback) {
   check_loop_thread("watch_readable/watch_writable");
-  if (callback == nullptr)
-    throw std::invalid_argument("weft: watch: empty callback");
+  if (callback == nullptr) throw std::invalid_argument("weft: watch: empty callback");
   auto it = fds_.find(fd);
   if (it == fds_.end()) {
     // Watch a duplicate weft owns: epoll registers open files, not numbers, so
@@ -375,17 +359,16 @@ Watch Reactor::watch_fd(int fd, Watch::Kind kind, Callback callback) {
     it = fds_.emplace(fd, FdEntry{.native_fd = native}).first;
     fd_by_native_[native] = fd;
   } else if (!same_file(fd, it->second.native_fd)) {
-    throw UsageError(absl::StrCat(
-        "weft: fd ", fd,
-        " is still watched for a file that was closed since; cancel "
-        "that watch before watching the fd again"));
+    throw UsageError(absl::StrCat("weft: fd ", fd,
+                                  " is still watched for a file that was closed since; cancel "
+                                  "that watch before watching the fd again"));
   }
   FdEntry& entry = it->second;
   Watcher*& slot = kind == Watch::Kind::kReadable ? entry.reader : entry.writer;
   if (slot != nullptr) {
-    throw UsageError(absl::StrCat(
-        "weft: fd ", fd, " already has a ",
-        kind == Watch::Kind::kReadable ? "readable" : "writable", " watcher"));
+    throw UsageError(absl::StrCat("weft: fd ", fd, " already has a ",
+                                  kind == Watch::Kind::kReadable ? "readable" : "writable",
+                                  " watcher"));
   }
   const IoEvents interest = entry.interest | bit_of(kind);
   try {
@@ -416,8 +399,7 @@ void Reactor::release_fd_entry(int fd) {
 
 Watch Reactor::watch_signal(int signo, Callback callback) {
   check_loop_thread("watch_signal");
-  if (callback == nullptr)
-    throw std::invalid_argument("weft: watch_signal: empty callback");
+  if (callback == nullptr) throw std::invalid_argument("weft: watch_signal: empty callback");
   std::vector<Watcher*>& watchers = signals_[signo];
   if (watchers.empty()) {
     try {
@@ -452,8 +434,7 @@ bool Reactor::watch_active(Watch::Kind kind, int key, std::uint64_t id) const {
   }
   auto it = fds_.find(key);
   if (it == fds_.end()) return false;
-  const Watcher* watcher =
-      kind == Watch::Kind::kReadable ? it->second.reader : it->second.writer;
+  const Watcher* watcher = kind == Watch::Kind::kReadable ? it->second.reader : it->second.writer;
   return watcher != nullptr && watcher->id == id;
 }
 
@@ -482,9 +463,8 @@ bool Reactor::cancel_watch(Watch::Kind kind, int key, std::uint64_t id) {
   Watcher*& slot = kind == Watch::Kind::kReadable ? entry.reader : entry.writer;
   if (slot == nullptr || slot->id != id) return false;
   Watcher* watcher = std::exchange(slot, nullptr);
-  const IoEvents interest =
-      static_cast<IoEvents>(static_cast<unsigned>(entry.interest) &
-                            ~static_cast<unsigned>(bit_of(kind)));
+  const IoEvents interest = static_cast<IoEvents>(static_cast<unsigned>(entry.interest) &
+                                                  ~static_cast<unsigned>(bit_of(kind)));
   if (interest == IoEvents::kNone) {
     release_fd_entry(key);
   } else {
@@ -498,8 +478,7 @@ bool Reactor::cancel_watch(Watch::Kind kind, int key, std::uint64_t id) {
 void Reactor::free_watcher(Watcher* watcher) {
   if (watcher == nullptr) return;
   if (watcher->running) {
-    watcher->cancelled =
-        true;  // run_watcher frees it when its callback returns
+    watcher->cancelled = true;  // run_watcher frees it when its callback returns
   } else {
     delete watcher;
   }
@@ -528,8 +507,7 @@ void Reactor::fd_ready(int native_fd, IoEvents events) {
     if (!any(events & bit_of(kind))) continue;
     auto it = fds_.find(fd);
     if (it == fds_.end() || it->second.native_fd != native_fd) return;
-    Watcher* watcher =
-        kind == Watch::Kind::kReadable ? it->second.reader : it->second.writer;
+    Watcher* watcher = kind == Watch::Kind::kReadable ? it->second.reader : it->second.writer;
     if (watcher != nullptr) run_watcher(watcher, kind, fd);
   }
 }
@@ -555,9 +533,7 @@ void Reactor::signal_raised(int signo) {
 
 // ---- Errors and diagnostics ----
 
-void Reactor::set_error_handler(ErrorHandler handler) {
-  error_handler_ = std::move(handler);
-}
+void Reactor::set_error_handler(ErrorHandler handler) { error_handler_ = std::move(handler); }
 
 void Reactor::report_error(std::exception_ptr error, std::string_view where) {
   if (error_handler_ != nullptr) {
@@ -565,14 +541,11 @@ void Reactor::report_error(std::exception_ptr error, std::string_view where) {
       error_handler_(error, where);
       return;
     } catch (...) {
-      std::fprintf(stderr, "weft: the error handler of reactor '%s' threw\n",
-                   name_.c_str());
+      std::fprintf(stderr, "weft: the error handler of reactor '%s' threw\n", name_.c_str());
     }
   }
-  std::fprintf(stderr,
-               "weft: unhandled exception in %.*s on reactor '%s': %s\n",
-               static_cast<int>(where.size()), where.data(), name_.c_str(),
-               what_of(error).c_str());
+  std::fprintf(stderr, "weft: unhandled exception in %.*s on reactor '%s': %s\n",
+               static_cast<int>(where.size()), where.data(), name_.c_str(), what_of(error).c_str());
 }
 
 Reactor::Counts Reactor::counts() const {
@@ -583,8 +556,7 @@ Reactor::Counts Reactor::counts() const {
   for (const auto& [fd, entry] : fds_) {
     counts.watches += (entry.reader != nullptr) + (entry.writer != nullptr);
   }
-  for (const auto& [signo, watchers] : signals_)
-    counts.watches += watchers.size();
+  for (const auto& [signo, watchers] : signals_) counts.watches += watchers.size();
   counts.tasks = task_count_;
   std::lock_guard lock(incoming_mu_);
   counts.from_thread = incoming_.size();

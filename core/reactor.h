@@ -71,10 +71,8 @@ class Reactor final : private LoopHooks {
   // the callback
   // ("timer callback", "readable watcher on fd 7", ...). Runs on the loop
   // thread.
-  using ErrorHandler = absl::AnyInvocable<void(std::exception_ptr error,
-                                               std::string_view where)>;
-  using BackendFactory =
-      absl::FunctionRef<std::unique_ptr<Backend>(LoopHooks&)>;
+  using ErrorHandler = absl::AnyInvocable<void(std::exception_ptr error, std::string_view where)>;
+  using BackendFactory = absl::FunctionRef<std::unique_ptr<Backend>(LoopHooks&)>;
 
   // Makes a reactor on the backend `make_backend` returns. Most programs call
   // make_reactor() (core/backend_registry.h) instead. `name` is the registry
@@ -216,8 +214,7 @@ class Reactor final : private LoopHooks {
   std::vector<Callback> incoming_batch_;
   bool turn_requested_ = false;
   bool in_turn_ = false;
-  bool in_run_ =
-      false;  // inside run(), where a pending stop() skips further turns
+  bool in_run_ = false;  // inside run(), where a pending stop() skips further turns
   detail::TimerQueue timers_;
   TimePoint armed_deadline_ = TimePoint::max();
   absl::flat_hash_map<int, FdEntry> fds_;       // by the user's fd

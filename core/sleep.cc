@@ -5,8 +5,7 @@
 
 namespace weft {
 
-bool SleepAwaiter::suspend(std::coroutine_handle<> handle,
-                           detail::TaskContext& context) {
+bool SleepAwaiter::suspend(std::coroutine_handle<> handle, detail::TaskContext& context) {
   if (context.take_pending_cancel()) {
     cancelled_ = true;
     return false;

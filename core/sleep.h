@@ -46,9 +46,7 @@ class SleepAwaiter {
   bool cancelled_ = false;
 };
 
-[[nodiscard]] inline SleepAwaiter sleep(Duration delay) {
-  return SleepAwaiter(delay);
-}
+[[nodiscard]] inline SleepAwaiter sleep(Duration delay) { return SleepAwaiter(delay); }
 
 }  // namespace weft
 

@@ -54,9 +54,7 @@ class RootTask {
     std::suspend_always initial_suspend() noexcept { return {}; }
     std::suspend_never final_suspend() noexcept { return {}; }
     void return_void() noexcept {}
-    void unhandled_exception() noexcept {
-      std::terminate();
-    }  // the body catches everything
+    void unhandled_exception() noexcept { std::terminate(); }  // the body catches everything
     TaskContext* context() noexcept { return &context_; }
 
    private:
@@ -67,8 +65,7 @@ class RootTask {
   std::coroutine_handle<promise_type> handle() const { return handle_; }
 
  private:
-  explicit RootTask(std::coroutine_handle<promise_type> handle)
-      : handle_(handle) {}
+  explicit RootTask(std::coroutine_handle<promise_type> handle) : handle_(handle) {}
   std::coroutine_handle<promise_type> handle_;
 };
 
@@ -126,8 +123,7 @@ Deferred<T> spawn(Reactor& reactor, Task<T> task) {
   Deferred<T> deferred;
   detail::RootTask root = detail::run_root(reactor, std::move(task), deferred);
   detail::TaskContext* context = root.handle().promise().context();
-  deferred.state_for_detail().set_canceller(
-      [context] { context->request_cancel(); });
+  deferred.state_for_detail().set_canceller([context] { context->request_cancel(); });
   reactor.call_soon([handle = root.handle()] { handle.resume(); });
   return deferred;
 }

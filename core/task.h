@@ -42,8 +42,7 @@ class TaskPromiseBase {
   struct FinalAwaiter {
     bool await_ready() noexcept { return false; }
     template <typename Promise>
-    std::coroutine_handle<> await_suspend(
-        std::coroutine_handle<Promise> self) noexcept {
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
       // A Task only ever runs because something awaited it, so there is always
       // a continuation.
       return self.promise().continuation_;
@@ -102,8 +101,7 @@ concept WeftPromise = requires(Promise& promise) {
 
 template <typename T>
 class [[nodiscard]] Task {
-  static_assert(!std::is_reference_v<T>,
-                "Task<T&> is not supported; return a value or pointer");
+  static_assert(!std::is_reference_v<T>, "Task<T&> is not supported; return a value or pointer");
 
  public:
   using promise_type = detail::TaskPromise<T>;
@@ -128,8 +126,7 @@ class [[nodiscard]] Task {
    public:
     bool await_ready() const noexcept { return false; }
     template <detail::WeftPromise Promise>
-    std::coroutine_handle<> await_suspend(
-        std::coroutine_handle<Promise> parent) noexcept {
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> parent) noexcept {
       promise_type& promise = handle_.promise();
       promise.context_ = parent.promise().context();
       promise.continuation_ = parent;
@@ -139,8 +136,7 @@ class [[nodiscard]] Task {
 
    private:
     friend class Task;
-    explicit Awaiter(std::coroutine_handle<promise_type> handle)
-        : handle_(handle) {}
+    explicit Awaiter(std::coroutine_handle<promise_type> handle) : handle_(handle) {}
     std::coroutine_handle<promise_type> handle_;
   };
 
@@ -163,8 +159,7 @@ Task<T> TaskPromise<T>::get_return_object() noexcept {
   return Task<T>(std::coroutine_handle<TaskPromise<T>>::from_promise(*this));
 }
 inline Task<void> TaskPromise<void>::get_return_object() noexcept {
-  return Task<void>(
-      std::coroutine_handle<TaskPromise<void>>::from_promise(*this));
+  return Task<void>(std::coroutine_handle<TaskPromise<void>>::from_promise(*this));
 }
 }  // namespace detail
 

@@ -28,8 +28,7 @@ class TimerHandle {
 
  private:
   friend class Reactor;
-  TimerHandle(Reactor* reactor, detail::TimerId id)
-      : reactor_(reactor), id_(id) {}
+  TimerHandle(Reactor* reactor, detail::TimerId id) : reactor_(reactor), id_(id) {}
   Reactor* reactor_ = nullptr;
   detail::TimerId id_;
 };

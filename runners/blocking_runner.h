@@ -39,18 +39,15 @@ class BlockingRunner final : public Runner, private detail::EventualDriver {
   Reactor& reactor() override { return *reactor_; }
 
  protected:
-  void start(Task<void> task,
-             std::shared_ptr<detail::EventualStateBase> state) override;
+  void start(Task<void> task, std::shared_ptr<detail::EventualStateBase> state) override;
   detail::EventualDriver* driver() override { return this; }
   void after_timeout(detail::EventualStateBase& state) override;
 
  private:
-  void drive(detail::EventualStateBase& state,
-             std::optional<TimePoint> deadline) override;
+  void drive(detail::EventualStateBase& state, std::optional<TimePoint> deadline) override;
 
   std::unique_ptr<Reactor> reactor_;
-  std::shared_ptr<detail::ReactorLink>
-      link_;  // for cancellers, which may outlive the runner
+  std::shared_ptr<detail::ReactorLink> link_;  // for cancellers, which may outlive the runner
 };
 
 }  // namespace weft

@@ -20,10 +20,12 @@ std::exception_ptr EventualStateBase::error() const {
 }
 
 bool EventualStateBase::wait(std::optional<Duration> timeout) {
-  if (Reactor::current() == reactor_ && reactor_ != nullptr) {
-    throw UsageError(absl::StrCat(
-        "weft: waiting for a result on the loop thread of reactor '",
-        reactor_->name(), "' would deadlock; co_await the task instead"));
+  if (ready()) return true;
+  // Only the loop could finish the work, and this thread is the loop.
+  if ((reactor_ != nullptr && Reactor::current() == reactor_) ||
+      (loop_thread_ != std::thread::id() && loop_thread_ == std::this_thread::get_id())) {
+    throw UsageError(absl::StrCat("weft: waiting for a result on the loop thread of reactor '",
+                                  reactor_->name(), "' would deadlock; co_await the task instead"));
   }
   std::optional<TimePoint> deadline;
   if (timeout) deadline = Clock::now() + *timeout;
@@ -73,10 +75,9 @@ void fail_with_shutdown(EventualStateBase& state) {
 }  // namespace detail
 
 void throw_wait_timeout(Duration timeout) {
-  throw TimeoutError(absl::StrCat(
-      "weft: result not ready after ",
-      std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count(),
-      " ms"));
+  throw TimeoutError(
+      absl::StrCat("weft: result not ready after ",
+                   std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count(), " ms"));
 }
 
 }  // namespace weft

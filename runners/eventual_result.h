@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -46,8 +47,7 @@ class EventualDriver {
  public:
   // Runs the loop on the calling thread until `state` is ready or `deadline`
   // passes.
-  virtual void drive(EventualStateBase& state,
-                     std::optional<TimePoint> deadline) = 0;
+  virtual void drive(EventualStateBase& state, std::optional<TimePoint> deadline) = 0;
 
  protected:
   ~EventualDriver() = default;
@@ -55,10 +55,11 @@ class EventualDriver {
 
 class EventualStateBase {
  public:
-  // `reactor`: where the work runs (waiting from inside it is refused).
-  // `driver`: null when another thread runs the loop.
-  EventualStateBase(const Reactor* reactor, EventualDriver* driver)
-      : reactor_(reactor), driver_(driver) {}
+  // `reactor`: where the work runs; waiting from inside one of its callbacks, or on
+  // `loop_thread` (the thread that runs it, if fixed), is refused. `driver`: null when another
+  // thread runs the loop.
+  EventualStateBase(const Reactor* reactor, std::thread::id loop_thread, EventualDriver* driver)
+      : reactor_(reactor), loop_thread_(loop_thread), driver_(driver) {}
   EventualStateBase(const EventualStateBase&) = delete;
   EventualStateBase& operator=(const EventualStateBase&) = delete;
   virtual ~EventualStateBase() = default;
@@ -96,6 +97,7 @@ class EventualStateBase {
 
  private:
   const Reactor* reactor_;
+  const std::thread::id loop_thread_;
   EventualDriver* driver_;
   std::condition_variable done_cv_;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
@@ -139,8 +141,7 @@ class EventualState<void> : public EventualStateBase {
 template <typename T>
 class ShutdownGuard {
  public:
-  explicit ShutdownGuard(std::shared_ptr<EventualState<T>> state)
-      : state_(std::move(state)) {}
+  explicit ShutdownGuard(std::shared_ptr<EventualState<T>> state) : state_(std::move(state)) {}
   ShutdownGuard(ShutdownGuard&&) noexcept = default;
   ~ShutdownGuard();
   EventualState<T>& operator*() const { return *state_; }

@@ -9,10 +9,10 @@
 namespace weft {
 
 void Runner::throw_run_timeout(Duration timeout) {
-  throw TimeoutError(absl::StrCat(
-      "weft: ", std::string(name()), " runner: task did not finish within ",
-      std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count(),
-      " ms; it was cancelled"));
+  throw TimeoutError(
+      absl::StrCat("weft: ", std::string(name()), " runner: task did not finish within ",
+                   std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count(),
+                   " ms; it was cancelled"));
 }
 
 }  // namespace weft

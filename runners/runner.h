@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -53,11 +54,13 @@ class Runner {
   // state itself; it is the runner's job to make the task run, to install a
   // canceller on `state` (callable from any thread), and to make sure nothing
   // waits forever if the runner shuts down.
-  virtual void start(Task<void> task,
-                     std::shared_ptr<detail::EventualStateBase> state) = 0;
+  virtual void start(Task<void> task, std::shared_ptr<detail::EventualStateBase> state) = 0;
   // Customization point: how waiters on this runner's results make progress.
   // Null (the default) when another thread runs the loop.
   virtual detail::EventualDriver* driver() { return nullptr; }
+  // Customization point: the thread that runs the loop, if it is fixed (threaded: its own;
+  // host: the host's). Blocking waits on it are refused with UsageError.
+  virtual std::thread::id loop_thread() const { return {}; }
   // Customization point: called by run() after a timeout has cancelled the
   // task. The default returns at once (the loop finishes the cancellation in
   // the background); the blocking runner drives its loop until the task has
@@ -70,9 +73,8 @@ class Runner {
 
 template <typename T>
 EventualResult<T> Runner::submit(Task<T> task) {
-  auto state = std::make_shared<detail::EventualState<T>>(&reactor(), driver());
-  start(detail::deliver(std::move(task), detail::ShutdownGuard<T>(state)),
-        state);
+  auto state = std::make_shared<detail::EventualState<T>>(&reactor(), loop_thread(), driver());
+  start(detail::deliver(std::move(task), detail::ShutdownGuard<T>(state)), state);
   return EventualResult<T>(std::move(state));
 }
 

@@ -10,18 +10,16 @@
 #include "core/backend_registry.h"
 #include "core/errors.h"
 #include "runners/blocking_runner.h"
+#include "runners/host_runner.h"
 #include "runners/threaded_runner.h"
 
 namespace weft {
 namespace {
 
 void sort_runners(std::vector<RunnerInfo>& runners) {
-  std::stable_sort(runners.begin(), runners.end(),
-                   [](const RunnerInfo& a, const RunnerInfo& b) {
-                     return a.preference != b.preference
-                                ? a.preference < b.preference
-                                : a.name < b.name;
-                   });
+  std::stable_sort(runners.begin(), runners.end(), [](const RunnerInfo& a, const RunnerInfo& b) {
+    return a.preference != b.preference ? a.preference < b.preference : a.name < b.name;
+  });
 }
 
 std::vector<RunnerInfo> builtin_runners() {
@@ -44,6 +42,20 @@ std::vector<RunnerInfo> builtin_runners() {
         return std::make_unique<ThreadedRunner>(options.backend);
       },
   });
+  runners.push_back(RunnerInfo{
+      .name = "host",
+      .summary = "runs inside a loop the host application owns (RunnerOptions::host)",
+      .preference = 30,
+      .needs_host = true,
+      .factory = [](const RunnerOptions& options) -> std::unique_ptr<Runner> {
+        if (options.host == nullptr) {
+          throw UsageError(
+              "weft: the host runner runs inside the host application's loop: pass its reactor "
+              "as RunnerOptions::host (see docs/embedding.md)");
+        }
+        return std::make_unique<HostRunner>(*options.host, options.host_thread);
+      },
+  });
   sort_runners(runners);
   return runners;
 }
@@ -54,8 +66,7 @@ struct Registry {
 };
 
 Registry& registry() {
-  static Registry* const instance =
-      new Registry;  // never destroyed: used during exit too
+  static Registry* const instance = new Registry;  // never destroyed: used during exit too
   return *instance;
 }
 
@@ -81,8 +92,7 @@ void register_runner(RunnerInfo info) {
   std::lock_guard lock(r.mu);
   for (const RunnerInfo& existing : r.runners) {
     if (existing.name == info.name) {
-      throw UsageError(
-          absl::StrCat("weft: runner '", info.name, "' is already registered"));
+      throw UsageError(absl::StrCat("weft: runner '", info.name, "' is already registered"));
     }
   }
   r.runners.push_back(std::move(info));
@@ -96,28 +106,22 @@ std::vector<RunnerInfo> available_runners() {
 }
 
 std::string default_runner_name() {
-  if (const char* env = std::getenv("WEFT_RUNNER");
-      env != nullptr && *env != '\0')
-    return env;
+  if (const char* env = std::getenv("WEFT_RUNNER"); env != nullptr && *env != '\0') return env;
   return available_runners().front().name;
 }
 
-std::unique_ptr<Runner> make_runner(std::string_view name,
-                                    const RunnerOptions& options) {
+std::unique_ptr<Runner> make_runner(std::string_view name, const RunnerOptions& options) {
   const bool from_env = name.empty() && std::getenv("WEFT_RUNNER") != nullptr;
-  const std::string chosen =
-      name.empty() ? default_runner_name() : std::string(name);
+  const std::string chosen = name.empty() ? default_runner_name() : std::string(name);
   std::vector<RunnerInfo> runners = available_runners();
   for (const RunnerInfo& info : runners) {
     if (info.name == chosen) return info.factory(options);
   }
-  throw UnknownNameError(
-      absl::StrCat("weft: unknown runner '", chosen, "'",
-                   from_env ? " (from WEFT_RUNNER)" : "", "; available: ",
-                   absl::StrJoin(runners, ", ",
-                                 [](std::string* out, const RunnerInfo& info) {
-                                   out->append(info.name);
-                                 })));
+  throw UnknownNameError(absl::StrCat(
+      "weft: unknown runner '", chosen, "'", from_env ? " (from WEFT_RUNNER)" : "",
+      "; available: ", absl::StrJoin(runners, ", ", [](std::string* out, const RunnerInfo& info) {
+        out->append(info.name);
+      })));
 }
 
 void set_current_runner(std::string_view name, const RunnerOptions& options) {

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "core/task.h"
@@ -28,14 +29,18 @@
 namespace weft {
 
 struct RunnerOptions {
-  std::string
-      backend;  // backend name for make_reactor(); empty: the default backend
+  std::string backend;  // backend name for make_reactor(); empty: the default backend
+  // For runners that run inside the host's loop ("host"): the host's reactor and the thread
+  // that drives it.
+  Reactor* host = nullptr;
+  std::thread::id host_thread = {};
 };
 
 struct RunnerInfo {
-  std::string name;      // what make_runner() takes
-  std::string summary;   // one line for listings
-  int preference = 100;  // lower sorts first; the first is the default
+  std::string name;         // what make_runner() takes
+  std::string summary;      // one line for listings
+  int preference = 100;     // lower sorts first; the first is the default
+  bool needs_host = false;  // make_runner() needs RunnerOptions::host
   std::function<std::unique_ptr<Runner>(const RunnerOptions&)> factory;
 };
 
@@ -49,14 +54,12 @@ std::string default_runner_name();
 // Makes a runner; an empty name means default_runner_name(). Throws
 // UnknownNameError, listing the registered names, for an unknown runner (or
 // backend).
-std::unique_ptr<Runner> make_runner(std::string_view name = {},
-                                    const RunnerOptions& options = {});
+std::unique_ptr<Runner> make_runner(std::string_view name = {}, const RunnerOptions& options = {});
 
 // Replaces the current runner with a new one made by make_runner(name,
 // options). The previous one shuts down (its pending results fail with
 // RunnerShutDown).
-void set_current_runner(std::string_view name,
-                        const RunnerOptions& options = {});
+void set_current_runner(std::string_view name, const RunnerOptions& options = {});
 // The current runner, made from the defaults on first use. Do not keep the
 // reference across a set_current_runner() call.
 Runner& current_runner();

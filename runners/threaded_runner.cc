@@ -69,13 +69,10 @@ ThreadedRunner::~ThreadedRunner() {
   thread_.join();
 }
 
-void ThreadedRunner::start(Task<void> task,
-                           std::shared_ptr<detail::EventualStateBase> state) {
-  reactor_->call_from_thread(
-      [this, task = std::move(task), state = std::move(state)]() mutable {
-        state->set_canceller(
-            detail::cancel_through(link_, spawn(*reactor_, std::move(task))));
-      });
+void ThreadedRunner::start(Task<void> task, std::shared_ptr<detail::EventualStateBase> state) {
+  reactor_->call_from_thread([this, task = std::move(task), state = std::move(state)]() mutable {
+    state->set_canceller(detail::cancel_through(link_, spawn(*reactor_, std::move(task))));
+  });
 }
 
 }  // namespace weft

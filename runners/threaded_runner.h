@@ -44,18 +44,16 @@ class ThreadedRunner final : public Runner {
 
   std::string_view name() const override { return "threaded"; }
   Reactor& reactor() override { return *reactor_; }
-  std::thread::id loop_thread_id() const { return thread_.get_id(); }
+  std::thread::id loop_thread() const override { return thread_.get_id(); }
 
  protected:
-  void start(Task<void> task,
-             std::shared_ptr<detail::EventualStateBase> state) override;
+  void start(Task<void> task, std::shared_ptr<detail::EventualStateBase> state) override;
 
  private:
   void loop();
 
   std::unique_ptr<Reactor> reactor_;
-  std::shared_ptr<detail::ReactorLink>
-      link_;  // for cancellers, which may outlive the runner
+  std::shared_ptr<detail::ReactorLink> link_;  // for cancellers, which may outlive the runner
   std::atomic<bool> shutting_down_{false};
   // Set by the destructor once its stop() has returned: only then may the loop
   // thread destroy the reactor (stop() must not race the destructor of the

@@ -17,8 +17,7 @@ namespace {
 
 #if defined(__linux__)
 constexpr const char* kMechanism = "epoll";
-#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || \
-    defined(__NetBSD__)
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
 constexpr const char* kMechanism = "kqueue";
 #elif defined(_WIN32)
 constexpr const char* kMechanism = "iocp";
@@ -27,9 +26,8 @@ constexpr const char* kMechanism = "poll";
 #endif
 
 [[noreturn]] void throw_uv(int status, const std::string& what) {
-  throw std::system_error(
-      -status, std::generic_category(),
-      absl::StrCat("weft: libuv: ", what, ": ", uv_strerror(status)));
+  throw std::system_error(-status, std::generic_category(),
+                          absl::StrCat("weft: libuv: ", what, ": ", uv_strerror(status)));
 }
 
 // libuv hands a handle's memory back only in its close callback.
@@ -41,10 +39,14 @@ void close_and_delete(Handle* handle) {
 
 class LibuvBackend final : public Backend {
  public:
-  explicit LibuvBackend(LoopHooks& hooks) : hooks_(hooks) {
-    if (int r = uv_loop_init(&loop_storage_); r != 0)
-      throw_uv(r, "uv_loop_init");
-    loop_ = &loop_storage_;
+  // Owns a fresh loop if `adopted` is null; otherwise runs on the host's loop.
+  LibuvBackend(LoopHooks& hooks, uv_loop_t* adopted) : hooks_(hooks), owned_(adopted == nullptr) {
+    if (owned_) {
+      if (int r = uv_loop_init(&loop_storage_); r != 0) throw_uv(r, "uv_loop_init");
+      loop_ = &loop_storage_;
+    } else {
+      loop_ = adopted;
+    }
     idle_ = new uv_idle_t;
     uv_idle_init(loop_, idle_);
     idle_->data = this;
@@ -52,10 +54,11 @@ class LibuvBackend final : public Backend {
     uv_timer_init(loop_, timer_);
     timer_->data = this;
     async_ = new uv_async_t;
-    uv_async_init(loop_, async_, [](uv_async_t* a) {
-      static_cast<LibuvBackend*>(a->data)->hooks_.run_turn();
-    });
+    uv_async_init(loop_, async_,
+                  [](uv_async_t* a) { static_cast<LibuvBackend*>(a->data)->hooks_.run_turn(); });
     async_->data = this;
+    // On a host's loop, an idle weft must not keep the host's uv_run() from returning.
+    if (!owned_) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
   }
 
   ~LibuvBackend() override {
@@ -64,9 +67,10 @@ class LibuvBackend final : public Backend {
     close_and_delete(async_);
     for (auto& [fd, poll] : polls_) close_and_delete(poll);
     for (auto& [signo, signal] : signals_) close_and_delete(signal);
-    // Let the close callbacks run, then close; handles a user opened on
-    // native_loop() are closed too, so that uv_loop_close cannot fail with
-    // UV_EBUSY.
+    // A host's loop runs the close callbacks in its next iteration.
+    if (!owned_) return;
+    // Let the close callbacks run, then close; handles a user opened on native_loop() are
+    // closed too, so that uv_loop_close cannot fail with UV_EBUSY.
     uv_run(loop_, UV_RUN_DEFAULT);
     if (uv_loop_close(loop_) == UV_EBUSY) {
       uv_walk(
@@ -87,8 +91,14 @@ class LibuvBackend final : public Backend {
   }
 
   void run_once(bool may_block) override {
+    // UV_RUN_ONCE does not block in an iteration whose idle phase had work (a requested turn).
+    // While weft itself drives a host's loop, the wake-up handle must keep it blocking.
+    if (!owned_) uv_ref(reinterpret_cast<uv_handle_t*>(async_));
     uv_run(loop_, may_block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
+    if (!owned_) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
   }
+
+  WaitFd wait_fd() const override { return WaitFd{.fd = uv_backend_fd(loop_), .complete = true}; }
 
   void request_turn() override {
     uv_idle_start(idle_, [](uv_idle_t* idle) {
@@ -106,17 +116,11 @@ class LibuvBackend final : public Backend {
     // only make it late.
     const auto deadline_ns = deadline.time_since_epoch().count();
     const std::uint64_t deadline_ms =
-        deadline_ns <= 0
-            ? 0
-            : static_cast<std::uint64_t>((deadline_ns + 999'999) / 1'000'000);
+        deadline_ns <= 0 ? 0 : static_cast<std::uint64_t>((deadline_ns + 999'999) / 1'000'000);
     const std::uint64_t now_ms = uv_now(loop_);
-    const std::uint64_t timeout =
-        deadline_ms > now_ms ? deadline_ms - now_ms : 0;
+    const std::uint64_t timeout = deadline_ms > now_ms ? deadline_ms - now_ms : 0;
     uv_timer_start(
-        timer_,
-        [](uv_timer_t* t) {
-          static_cast<LibuvBackend*>(t->data)->hooks_.timer_expired();
-        },
+        timer_, [](uv_timer_t* t) { static_cast<LibuvBackend*>(t->data)->hooks_.timer_expired(); },
         timeout, 0);
   }
 
@@ -151,21 +155,19 @@ class LibuvBackend final : public Backend {
     int uv_events = 0;
     if (any(events & IoEvents::kReadable)) uv_events |= UV_READABLE;
     if (any(events & IoEvents::kWritable)) uv_events |= UV_WRITABLE;
-    const int r =
-        uv_poll_start(poll, uv_events, [](uv_poll_t* p, int status, int ev) {
-          IoEvents ready = IoEvents::kNone;
-          if (status < 0) {
-            ready = IoEvents::kBoth;  // let the watchers' own I/O calls report
-                                      // the error
-          } else {
-            if (ev & (UV_READABLE | UV_DISCONNECT))
-              ready = ready | IoEvents::kReadable;
-            if (ev & UV_WRITABLE) ready = ready | IoEvents::kWritable;
-          }
-          int fd = -1;
-          uv_fileno(reinterpret_cast<uv_handle_t*>(p), &fd);
-          static_cast<LibuvBackend*>(p->data)->hooks_.fd_ready(fd, ready);
-        });
+    const int r = uv_poll_start(poll, uv_events, [](uv_poll_t* p, int status, int ev) {
+      IoEvents ready = IoEvents::kNone;
+      if (status < 0) {
+        ready = IoEvents::kBoth;  // let the watchers' own I/O calls report
+                                  // the error
+      } else {
+        if (ev & (UV_READABLE | UV_DISCONNECT)) ready = ready | IoEvents::kReadable;
+        if (ev & UV_WRITABLE) ready = ready | IoEvents::kWritable;
+      }
+      int fd = -1;
+      uv_fileno(reinterpret_cast<uv_handle_t*>(p), &fd);
+      static_cast<LibuvBackend*>(p->data)->hooks_.fd_ready(fd, ready);
+    });
     if (r != 0) {
       if (fresh) close_and_delete(poll);
       throw_uv(r, absl::StrCat("cannot watch fd ", fd));
@@ -188,9 +190,7 @@ class LibuvBackend final : public Backend {
     signal->data = this;
     const int r = uv_signal_start(
         signal,
-        [](uv_signal_t* s, int n) {
-          static_cast<LibuvBackend*>(s->data)->hooks_.signal_raised(n);
-        },
+        [](uv_signal_t* s, int n) { static_cast<LibuvBackend*>(s->data)->hooks_.signal_raised(n); },
         signo);
     if (r != 0) {
       close_and_delete(signal);
@@ -201,6 +201,7 @@ class LibuvBackend final : public Backend {
 
  private:
   LoopHooks& hooks_;
+  const bool owned_;
   uv_loop_t loop_storage_{};
   uv_loop_t* loop_ = nullptr;
   uv_idle_t* idle_ = nullptr;
@@ -215,7 +216,7 @@ const BackendRegistration kRegistration(BackendInfo{
     .mechanism = kMechanism,
     .preference = 10,
     .factory = [](LoopHooks& hooks) -> std::unique_ptr<Backend> {
-      return std::make_unique<LibuvBackend>(hooks);
+      return std::make_unique<LibuvBackend>(hooks, nullptr);
     },
 });
 
@@ -224,10 +225,16 @@ const BackendRegistration kRegistration(BackendInfo{
 uv_loop_t* native_loop(Reactor& reactor) {
   auto* backend = dynamic_cast<LibuvBackend*>(&reactor.backend());
   if (backend == nullptr) {
-    throw UsageError(absl::StrCat("weft::libuv::native_loop: reactor '",
-                                  reactor.name(), "' does not run on libuv"));
+    throw UsageError(absl::StrCat("weft::libuv::native_loop: reactor '", reactor.name(),
+                                  "' does not run on libuv"));
   }
   return backend->loop();
+}
+
+std::unique_ptr<Reactor> adopt(uv_loop_t* loop) {
+  if (loop == nullptr) throw std::invalid_argument("weft::libuv::adopt: null loop");
+  return std::make_unique<Reactor>(
+      "libuv", [loop](LoopHooks& hooks) { return std::make_unique<LibuvBackend>(hooks, loop); });
 }
 
 }  // namespace weft::libuv

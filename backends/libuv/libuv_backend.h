@@ -3,7 +3,12 @@
 // Maps: turns to a uv_idle_t (so the loop polls without blocking while weft has
 // work), weft's timer heap to one uv_timer_t, call_from_thread/stop to a
 // uv_async_t, fd interest to one uv_poll_t per fd, signals to uv_signal_t
-// (libuv delivers a signal to every loop watching it). See docs/backends.md.
+// (libuv delivers a signal to every loop watching it). See docs/backends/libuv.md.
+//
+// Adoption: adopt(loop) puts a reactor on a uv_loop_t the host application owns and runs with
+// its own uv_run(); weft's callbacks and tasks then run inside it. An idle weft reactor does not
+// keep the host's uv_run(UV_RUN_DEFAULT) alive (its wake-up handle is unreferenced); pending
+// weft timers and watchers do, like any libuv handle.
 //
 // Threading: as Reactor. native_loop() is loop-thread only, and what you do
 // with the loop must follow libuv's rules (one thread).
@@ -12,6 +17,8 @@
 
 #include <uv.h>
 
+#include <memory>
+
 #include "core/reactor.h"
 
 namespace weft::libuv {
@@ -19,6 +26,12 @@ namespace weft::libuv {
 // The uv_loop_t under a reactor made on the "libuv" backend, for handles of
 // your own. Throws UsageError if `reactor` runs on another backend.
 uv_loop_t* native_loop(Reactor& reactor);
+
+// A reactor on `loop`, which the host owns, runs and eventually closes; `loop` must outlive
+// the reactor. Destroying the reactor closes weft's handles; libuv runs their close callbacks
+// (which free them) in the host's next loop iteration, after which the loop holds nothing of
+// weft's and uv_loop_close() succeeds. Host thread.
+std::unique_ptr<Reactor> adopt(uv_loop_t* loop);
 
 }  // namespace weft::libuv
 

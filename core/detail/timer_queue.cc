@@ -19,14 +19,12 @@ TimerId TimerQueue::push(TimePoint deadline, Callback callback) {
   Node& node = nodes_[slot];
   node.callback = std::move(callback);
   heap_.emplace_back();
-  sift_up(heap_.size() - 1,
-          Entry{deadline.time_since_epoch().count(), next_sequence_++, slot});
+  sift_up(heap_.size() - 1, Entry{deadline.time_since_epoch().count(), next_sequence_++, slot});
   return TimerId{slot, node.generation};
 }
 
 bool TimerQueue::pending(TimerId id) const {
-  return id.slot < nodes_.size() &&
-         nodes_[id.slot].generation == id.generation &&
+  return id.slot < nodes_.size() && nodes_[id.slot].generation == id.generation &&
          nodes_[id.slot].callback != nullptr;
 }
 
@@ -41,8 +39,7 @@ bool TimerQueue::cancel(TimerId id) {
 }
 
 bool TimerQueue::pop_due(TimePoint now, Callback& out) {
-  if (heap_.empty() || heap_.front().deadline > now.time_since_epoch().count())
-    return false;
+  if (heap_.empty() || heap_.front().deadline > now.time_since_epoch().count()) return false;
   const std::uint32_t slot = heap_.front().slot;
   out = std::move(nodes_[slot].callback);
   remove_at(0);

@@ -42,9 +42,7 @@ class TimerQueue {
   bool empty() const { return heap_.empty(); }
   std::size_t size() const { return heap_.size(); }
   // Requires !empty().
-  TimePoint next_deadline() const {
-    return TimePoint(Duration(heap_.front().deadline));
-  }
+  TimePoint next_deadline() const { return TimePoint(Duration(heap_.front().deadline)); }
 
   // If the earliest timer is due at `now`, removes it, moves its callback into
   // `out` and returns true. The timer is no longer pending when its callback
@@ -66,8 +64,7 @@ class TimerQueue {
     std::uint32_t slot;
   };
   static bool before(const Entry& a, const Entry& b) {
-    return a.deadline < b.deadline ||
-           (a.deadline == b.deadline && a.sequence < b.sequence);
+    return a.deadline < b.deadline || (a.deadline == b.deadline && a.sequence < b.sequence);
   }
   void place(std::size_t index, const Entry& entry) {
     heap_[index] = entry;

@@ -30,6 +30,15 @@
 #include "runners/runner.h"
 #include "runners/runner_registry.h"
 
+#if WEFT_HAVE_GLIB
+#include <glib.h>
+
+#include <condition_variable>
+
+#include "examples/glib/weft_glib.h"
+#include "runners/guest_reactor.h"
+#endif
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -49,7 +58,8 @@ commands:
 
 options (demo):
   --backend NAME   the backend (default: $WEFT_BACKEND, else the first listed by `weft backends`)
-  --runner NAME    the runner (default: $WEFT_RUNNER, else the first listed by `weft runners`)
+  --runner NAME    the runner (default: $WEFT_RUNNER, else the first listed by `weft runners`);
+                   with "host", the host application is a GLib main loop on another thread
   -h, --help       this text
 
 A bad command, option or name exits with status 2 and lists the valid ones.
@@ -63,8 +73,7 @@ int usage_error(const std::string& message) {
 int list_backends() {
   const std::string fallback = weft::default_backend_name();
   for (const weft::BackendInfo& info : weft::available_backends()) {
-    std::printf("%s%s\n", info.label().c_str(),
-                info.name == fallback ? "  [default]" : "");
+    std::printf("%s%s\n", info.label().c_str(), info.name == fallback ? "  [default]" : "");
   }
   return 0;
 }
@@ -72,8 +81,8 @@ int list_backends() {
 int list_runners() {
   const std::string fallback = weft::default_runner_name();
   for (const weft::RunnerInfo& info : weft::available_runners()) {
-    std::printf("%-10s%-11s %s\n", info.name.c_str(),
-                info.name == fallback ? "[default]" : "", info.summary.c_str());
+    std::printf("%-10s%-11s %s\n", info.name.c_str(), info.name == fallback ? "[default]" : "",
+                info.summary.c_str());
   }
   return 0;
 }
@@ -83,10 +92,8 @@ class Narrator {
  public:
   void say(std::string_view line) {
     std::lock_guard lock(mu_);
-    const double seconds =
-        std::chrono::duration<double>(weft::Clock::now() - start_).count();
-    std::printf("[%5.2fs] %.*s\n", seconds, static_cast<int>(line.size()),
-                line.data());
+    const double seconds = std::chrono::duration<double>(weft::Clock::now() - start_).count();
+    std::printf("[%5.2fs] %.*s\n", seconds, static_cast<int>(line.size()), line.data());
     std::fflush(stdout);
   }
 
@@ -130,6 +137,65 @@ weft::Task<void> second_cell(NoiseMaker& noise) {
   noise.narrator.say("ticker stopped");
 }
 
+#if WEFT_HAVE_GLIB
+// The host application for `--runner host`: a GLib main loop on a thread of its own, with weft
+// as its guest (ipykernel's already-running loop, in the seed's story).
+class GlibHost {
+ public:
+  explicit GlibHost(std::string backend) {
+    std::exception_ptr error;
+    thread_ = std::thread([this, backend, &error] {
+      GMainContext* context = g_main_context_new();
+      g_main_context_push_thread_default(context);
+      std::optional<weft::GuestReactor> guest;
+      try {
+        guest.emplace(backend);
+      } catch (...) {
+        error = std::current_exception();
+      }
+      GSource* source = guest ? weft::glib::attach(*guest, context) : nullptr;
+      {
+        std::lock_guard lock(mu_);
+        loop_ = guest ? g_main_loop_new(context, FALSE) : nullptr;
+        reactor_ = guest ? &guest->reactor() : nullptr;
+        ready_ = true;
+        cv_.notify_one();
+      }
+      if (guest) {
+        g_main_loop_run(loop_);
+        g_source_destroy(source);
+        g_source_unref(source);
+        guest.reset();
+      }
+      g_main_context_pop_thread_default(context);
+      g_main_context_unref(context);
+    });
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return ready_; });
+    if (error) {
+      lock.unlock();
+      thread_.join();
+      std::rethrow_exception(error);
+    }
+  }
+  ~GlibHost() {
+    g_main_loop_quit(loop_);  // thread-safe: wakes the loop's context
+    thread_.join();
+    g_main_loop_unref(loop_);
+  }
+  weft::Reactor& reactor() { return *reactor_; }
+  std::thread::id thread_id() const { return thread_.get_id(); }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool ready_ = false;
+  GMainLoop* loop_ = nullptr;
+  weft::Reactor* reactor_ = nullptr;
+  std::thread thread_;
+};
+#endif
+
 int demo(const std::vector<std::string_view>& args) {
   std::string backend;
   std::string runner_name;
@@ -152,22 +218,39 @@ int demo(const std::vector<std::string_view>& args) {
       std::printf("%s", kUsage);
       return 0;
     } else {
-      return usage_error(absl::StrFormat(
-          "unknown option '%s' for demo; valid: --backend NAME, "
-          "--runner NAME, --help",
-          arg));
+      return usage_error(
+          absl::StrFormat("unknown option '%s' for demo; valid: --backend NAME, "
+                          "--runner NAME, --help",
+                          arg));
     }
   }
   std::unique_ptr<weft::Runner> runner;
+#if WEFT_HAVE_GLIB
+  std::unique_ptr<GlibHost> host;
+#endif
   try {
-    runner =
-        weft::make_runner(runner_name, weft::RunnerOptions{.backend = backend});
+    weft::RunnerOptions options{.backend = backend};
+    const std::string chosen = runner_name.empty() ? weft::default_runner_name() : runner_name;
+    for (const weft::RunnerInfo& info : weft::available_runners()) {
+      if (info.name != chosen || !info.needs_host) continue;
+#if WEFT_HAVE_GLIB
+      host = std::make_unique<GlibHost>(backend);
+      options.host = &host->reactor();
+      options.host_thread = host->thread_id();
+      std::printf("the host application: a GLib main loop on its own thread, weft its guest\n");
+#else
+      std::fprintf(stderr,
+                   "weft: the demo's host application is a GLib loop; this weft was "
+                   "built without GLib\n");
+      return 1;
+#endif
+    }
+    runner = weft::make_runner(runner_name, options);
   } catch (const weft::UnknownNameError& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 2;
   }
-  std::printf("weft demo: backend %s, runner %s\n",
-              runner->reactor().description().c_str(),
+  std::printf("weft demo: backend %s, runner %s\n", runner->reactor().description().c_str(),
               std::string(runner->name()).c_str());
   Narrator narrator;
   NoiseMaker noise(narrator);
@@ -194,8 +277,7 @@ int demo(const std::vector<std::string_view>& args) {
 
 int main(int argc, char** argv) {
   std::vector<std::string_view> args(argv + 1, argv + argc);
-  if (args.empty())
-    return usage_error("no command given; valid: backends, runners, demo");
+  if (args.empty()) return usage_error("no command given; valid: backends, runners, demo");
   const std::string_view command = args.front();
   args.erase(args.begin());
   try {
@@ -204,8 +286,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (command == "backends" || command == "runners") {
-      if (!args.empty())
-        return usage_error(absl::StrFormat("'%s' takes no options", command));
+      if (!args.empty()) return usage_error(absl::StrFormat("'%s' takes no options", command));
       return command == "backends" ? list_backends() : list_runners();
     }
     if (command == "demo") return demo(args);
@@ -216,6 +297,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "weft: %s\n", e.what());
     return 1;
   }
-  return usage_error(absl::StrFormat(
-      "unknown command '%s'; valid: backends, runners, demo", command));
+  return usage_error(
+      absl::StrFormat("unknown command '%s'; valid: backends, runners, demo", command));
 }

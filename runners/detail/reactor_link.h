@@ -30,6 +30,10 @@ class ReactorLink {
     reactor_->call_from_thread(std::move(callback));
     return true;
   }
+  bool linked() {
+    std::lock_guard lock(mu_);
+    return reactor_ != nullptr;
+  }
   // After this returns, no call reaches the reactor.
   void sever() {
     std::lock_guard lock(mu_);
@@ -43,8 +47,8 @@ class ReactorLink {
 
 // A canceller for EventualStateBase::set_canceller: cancels the spawned task's
 // Deferred on the loop thread, if the runner still lives.
-inline absl::AnyInvocable<void()> cancel_through(
-    std::shared_ptr<ReactorLink> link, Deferred<void> done) {
+inline absl::AnyInvocable<void()> cancel_through(std::shared_ptr<ReactorLink> link,
+                                                 Deferred<void> done) {
   return [link = std::move(link), done = std::move(done)] {
     link->call_from_thread([done] { done.cancel(); });
   };

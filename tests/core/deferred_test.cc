@@ -102,8 +102,7 @@ TEST(Deferred, ExceptionInACallbackIsReportedAndLaterCallbacksStillRun) {
   d.add_callback([&](int) { second = true; });
   d.callback(1);
   EXPECT_TRUE(second);
-  EXPECT_THAT(::testing::internal::GetCapturedStderr(),
-              HasSubstr("callback broke"));
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(), HasSubstr("callback broke"));
 }
 
 TEST(Deferred, UnhandledErrorIsReportedWhenTheLastCopyGoes) {
@@ -143,8 +142,7 @@ TEST(Deferred, AddDoneRunsEitherWayAndDoesNotHandleTheError) {
     bad.errback(std::runtime_error("still unhandled"));
   }
   EXPECT_EQ(done, 2);
-  EXPECT_THAT(::testing::internal::GetCapturedStderr(),
-              HasSubstr("still unhandled"));
+  EXPECT_THAT(::testing::internal::GetCapturedStderr(), HasSubstr("still unhandled"));
 }
 
 }  // namespace

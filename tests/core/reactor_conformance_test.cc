@@ -32,9 +32,7 @@ using ReactorConformance = testing::ReactorTest;
 // A connected pair of stream sockets, closed at scope exit.
 struct SocketPair {
   int fd[2] = {-1, -1};
-  SocketPair() {
-    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fd), 0);
-  }
+  SocketPair() { EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fd), 0); }
   ~SocketPair() {
     for (int f : fd) {
       if (f >= 0) close(f);
@@ -56,8 +54,7 @@ void fill(int fd) {
 
 TEST_P(ReactorConformance, CallSoonRunsInFifoOrder) {
   std::vector<int> order;
-  for (int i = 0; i < 100; ++i)
-    reactor().call_soon([&order, i] { order.push_back(i); });
+  for (int i = 0; i < 100; ++i) reactor().call_soon([&order, i] { order.push_back(i); });
   ASSERT_TRUE(run_until([&] { return order.size() == 100; }));
   for (int i = 0; i < 100; ++i) EXPECT_EQ(order[i], i);
 }
@@ -86,8 +83,7 @@ TEST_P(ReactorConformance, CallbackQueuedDuringATurnWaitsForTheNextTurn) {
 TEST_P(ReactorConformance, TimersFireInDeadlineOrder) {
   std::vector<int> order;
   for (int ms : {30, 10, 50, 20, 40}) {
-    reactor().call_later(std::chrono::milliseconds(ms),
-                         [&order, ms] { order.push_back(ms); });
+    reactor().call_later(std::chrono::milliseconds(ms), [&order, ms] { order.push_back(ms); });
   }
   ASSERT_TRUE(run_until([&] { return order.size() == 5; }));
   EXPECT_THAT(order, ElementsAre(10, 20, 30, 40, 50));
@@ -96,8 +92,7 @@ TEST_P(ReactorConformance, TimersFireInDeadlineOrder) {
 TEST_P(ReactorConformance, TimersWithEqualDeadlinesFireInScheduleOrder) {
   std::vector<int> order;
   const TimePoint when = reactor().now() + 5ms;
-  for (int i = 0; i < 50; ++i)
-    reactor().call_at(when, [&order, i] { order.push_back(i); });
+  for (int i = 0; i < 50; ++i) reactor().call_at(when, [&order, i] { order.push_back(i); });
   ASSERT_TRUE(run_until([&] { return order.size() == 50; }));
   for (int i = 0; i < 50; ++i) EXPECT_EQ(order[i], i);
 }
@@ -136,8 +131,7 @@ TEST_P(ReactorConformance, CancelledTimerNeverFires) {
   EXPECT_FALSE(cancelled_ran);
 }
 
-TEST_P(ReactorConformance,
-       CancellingADueTimerFromACallbackInTheSameTurnPreventsIt) {
+TEST_P(ReactorConformance, CancellingADueTimerFromACallbackInTheSameTurnPreventsIt) {
   // Both timers are due in the same turn; the first cancels the second before
   // it runs.
   const TimePoint when = reactor().now() + 2ms;
@@ -176,8 +170,7 @@ TEST_P(ReactorConformance, TimerCancellingItselfWhileRunningReturnsFalse) {
 TEST_P(ReactorConformance, EarlierTimerAddedLaterStillFiresFirst) {
   std::vector<int> order;
   reactor().call_later(200ms, [&] { order.push_back(2); });
-  reactor().call_soon(
-      [&] { reactor().call_later(5ms, [&] { order.push_back(1); }); });
+  reactor().call_soon([&] { reactor().call_later(5ms, [&] { order.push_back(1); }); });
   ASSERT_TRUE(run_until([&] { return order.size() == 2; }));
   EXPECT_THAT(order, ElementsAre(1, 2));
 }
@@ -210,8 +203,7 @@ TEST_P(ReactorConformance, CallFromThreadDeliversEveryCallExactlyOnce) {
 TEST_P(ReactorConformance, CallsFromOneThreadRunInOrder) {
   std::vector<int> order;
   std::thread producer([&] {
-    for (int i = 0; i < 1000; ++i)
-      reactor().call_from_thread([&order, i] { order.push_back(i); });
+    for (int i = 0; i < 1000; ++i) reactor().call_from_thread([&order, i] { order.push_back(i); });
   });
   ASSERT_TRUE(run_until([&] { return order.size() == 1000; }));
   producer.join();
@@ -320,8 +312,7 @@ TEST_P(ReactorConformance, WatcherMayCancelItselfFromItsCallback) {
   EXPECT_EQ(calls, 1);
 }
 
-TEST_P(ReactorConformance,
-       WatcherCancelledByAnEarlierCallbackInTheSameIterationDoesNotRun) {
+TEST_P(ReactorConformance, WatcherCancelledByAnEarlierCallbackInTheSameIterationDoesNotRun) {
   SocketPair a;
   SocketPair b;
   int a_calls = 0;
@@ -378,15 +369,13 @@ TEST_P(ReactorConformance, ClosedAndReusedFdDoesNotDeliverStaleEvents) {
   reactor().call_later(30ms, [&] { done = true; });
   ASSERT_TRUE(run_until([&] { return done; }));
   EXPECT_EQ(stale, 0);
-  EXPECT_EQ(fresh_calls, 0)
-      << "the old file's readiness reached the new watcher";
+  EXPECT_EQ(fresh_calls, 0) << "the old file's readiness reached the new watcher";
   fresh_watch.cancel();
   close(keep_old_open);
   old_pair.fd[0] = -1;  // already closed
 }
 
-TEST_P(ReactorConformance,
-       WatchingAnFdClosedAndReusedWithoutCancellingIsAUsageError) {
+TEST_P(ReactorConformance, WatchingAnFdClosedAndReusedWithoutCancellingIsAUsageError) {
   SocketPair old_pair;
   const int number = old_pair.fd[0];
   Watch old_watch = reactor().watch_readable(number, [] {});
@@ -437,8 +426,7 @@ TEST_P(ReactorConformance, SignalReachesEveryWatcherOfEveryReactor) {
   other->run_once(false);
   ASSERT_EQ(kill(getpid(), SIGUSR2), 0);
   const auto deadline = Clock::now() + 10s;
-  while ((here_a == 0 || here_b == 0 || there == 0) &&
-         Clock::now() < deadline) {
+  while ((here_a == 0 || here_b == 0 || there == 0) && Clock::now() < deadline) {
     reactor().run_once(false);
     other->run_once(false);
     std::this_thread::sleep_for(1ms);
@@ -494,14 +482,12 @@ TEST_P(ReactorConformance, StopBeforeRunMakesRunReturnAtOnceHavingRunNothing) {
 TEST_P(ReactorConformance, StopRacingTheStartOfRunIsNotLost) {
   for (int i = 0; i < 50; ++i) {
     std::thread stopper([&] { reactor().stop(); });
-    reactor()
-        .run();  // returns whether the stop came before or after it started
+    reactor().run();  // returns whether the stop came before or after it started
     stopper.join();
   }
 }
 
-TEST_P(ReactorConformance,
-       RestOfTheTurnRunsAfterStopAndLaterTurnsWaitForTheNextRun) {
+TEST_P(ReactorConformance, RestOfTheTurnRunsAfterStopAndLaterTurnsWaitForTheNextRun) {
   // Pinned choice: stop() ends run() at the end of the current turn; nothing is
   // lost.
   std::vector<int> order;
@@ -560,8 +546,7 @@ TEST_P(ReactorConformance, RunningARunningReactorIsAUsageError) {
 
 // ---- Fairness ----
 
-TEST_P(ReactorConformance,
-       SelfRequeuingCallbackDoesNotStarveTimersIoOrCrossThreadCalls) {
+TEST_P(ReactorConformance, SelfRequeuingCallbackDoesNotStarveTimersIoOrCrossThreadCalls) {
   SocketPair pair;
   bool spinning = true;
   int spins = 0;
@@ -587,33 +572,30 @@ TEST_P(ReactorConformance,
 
 // ---- Errors ----
 
-TEST_P(ReactorConformance,
-       ExceptionInACallbackGoesToTheHandlerAndTheLoopCarriesOn) {
+TEST_P(ReactorConformance, ExceptionInACallbackGoesToTheHandlerAndTheLoopCarriesOn) {
   std::vector<std::string> errors;
-  reactor().set_error_handler(
-      [&](std::exception_ptr error, std::string_view where) {
-        try {
-          std::rethrow_exception(error);
-        } catch (const std::exception& e) {
-          errors.push_back(std::string(where) + ": " + e.what());
-        }
-      });
+  reactor().set_error_handler([&](std::exception_ptr error, std::string_view where) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      errors.push_back(std::string(where) + ": " + e.what());
+    }
+  });
   bool after = false;
   reactor().call_soon([] { throw std::runtime_error("soon"); });
   reactor().call_later(1ms, [] { throw std::runtime_error("timer"); });
   reactor().call_from_thread([] { throw std::runtime_error("cross"); });
   reactor().call_later(5ms, [&] { after = true; });
   ASSERT_TRUE(run_until([&] { return after; }));
-  EXPECT_THAT(errors, ::testing::UnorderedElementsAre(
-                          "call_soon callback: soon", "timer callback: timer",
-                          "call_from_thread callback: cross"));
+  EXPECT_THAT(errors,
+              ::testing::UnorderedElementsAre("call_soon callback: soon", "timer callback: timer",
+                                              "call_from_thread callback: cross"));
 }
 
 TEST_P(ReactorConformance, ExceptionInAWatcherNamesItsFd) {
   SocketPair pair;
   std::string where;
-  reactor().set_error_handler(
-      [&](std::exception_ptr, std::string_view w) { where = w; });
+  reactor().set_error_handler([&](std::exception_ptr, std::string_view w) { where = w; });
   Watch watch = reactor().watch_readable(pair.fd[0], [&] {
     char c;
     (void)read(pair.fd[0], &c, 1);
@@ -638,8 +620,7 @@ TEST_P(ReactorConformance, DefaultErrorHandlerPrintsTheCallbackKind) {
 
 // ---- Destruction ----
 
-TEST_P(ReactorConformance,
-       DestroyingWithPendingWorkRunsNothingAndReleasesEverything) {
+TEST_P(ReactorConformance, DestroyingWithPendingWorkRunsNothingAndReleasesEverything) {
   allow_pending();
   SocketPair pair;
   auto ran = std::make_shared<int>(0);
@@ -658,21 +639,16 @@ TEST_P(ReactorConformance,
   EXPECT_EQ(ran.use_count(), 1);
 }
 
-TEST_P(ReactorConformance,
-       CallbackDestructorThatQueuesWorkDuringDestructionIsReleasedToo) {
+TEST_P(ReactorConformance, CallbackDestructorThatQueuesWorkDuringDestructionIsReleasedToo) {
   allow_pending();
   // A callback whose destructor queues another such callback, three deep.
   struct Requeue {
     Reactor* reactor;
     int* depth;
     int* live;
-    Requeue(Reactor* r, int* d, int* l) : reactor(r), depth(d), live(l) {
-      ++*live;
-    }
+    Requeue(Reactor* r, int* d, int* l) : reactor(r), depth(d), live(l) { ++*live; }
     Requeue(Requeue&& other) noexcept
-        : reactor(std::exchange(other.reactor, nullptr)),
-          depth(other.depth),
-          live(other.live) {
+        : reactor(std::exchange(other.reactor, nullptr)), depth(other.depth), live(other.live) {
       ++*live;
     }
     ~Requeue() {
@@ -692,20 +668,17 @@ TEST_P(ReactorConformance,
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, ReactorConformance,
-                         ::testing::ValuesIn(testing::backend_names()),
-                         testing::param_name);
+                         ::testing::ValuesIn(testing::backend_names()), testing::param_name);
 
 // Prints which backends the suite ran on, and checks each compiled backend
 // registered itself.
 TEST(ReactorConformanceBackends, EveryCompiledBackendIsRegistered) {
   std::string listed;
-  for (const BackendInfo& info : available_backends())
-    listed += " " + info.label() + ";";
+  for (const BackendInfo& info : available_backends()) listed += " " + info.label() + ";";
   std::printf("conformance suite runs on:%s\n", listed.c_str());
   for (absl::string_view expected :
        absl::StrSplit(WEFT_EXPECTED_BACKENDS, ',', absl::SkipEmpty())) {
-    EXPECT_THAT(testing::backend_names(),
-                ::testing::Contains(std::string(expected)))
+    EXPECT_THAT(testing::backend_names(), ::testing::Contains(std::string(expected)))
         << "backend compiled in but not registered";
   }
 }

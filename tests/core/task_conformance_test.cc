@@ -40,8 +40,7 @@ Task<std::string> fails(std::string message) {
 
 TEST_P(TaskConformance, SpawnedTaskDeliversItsValue) {
   Deferred<int> result = spawn(reactor(), answer());
-  EXPECT_FALSE(result.called())
-      << "a task starts in the next turn, not inside spawn()";
+  EXPECT_FALSE(result.called()) << "a task starts in the next turn, not inside spawn()";
   ASSERT_TRUE(run_until([&] { return result.called(); }));
   EXPECT_EQ(result.value(), 42);
 }
@@ -117,8 +116,7 @@ TEST_P(TaskConformance, SleepOfZeroYieldsToCallbacksQueuedBeforeIt) {
   EXPECT_THAT(order, ElementsAre("task start", "callback", "task resumed"));
 }
 
-TEST_P(TaskConformance,
-       CancelWakesASleepingTaskWithCancelledAndItsCleanupRuns) {
+TEST_P(TaskConformance, CancelWakesASleepingTaskWithCancelledAndItsCleanupRuns) {
   std::vector<std::string> log;
   auto sleeper = [](std::vector<std::string>& log) -> Task<int> {
     struct Cleanup {
@@ -144,8 +142,7 @@ TEST_P(TaskConformance, TaskCancelledBeforeItStartsNeverRunsItsBody) {
   };
   Deferred<void> result = spawn(reactor(), body(body_ran));
   result.cancel();
-  EXPECT_FALSE(result.called())
-      << "the task's Deferred fires when the task is done";
+  EXPECT_FALSE(result.called()) << "the task's Deferred fires when the task is done";
   ASSERT_TRUE(run_until([&] { return result.called(); }));
   EXPECT_FALSE(body_ran);
   EXPECT_THROW(result.check(), Cancelled);
@@ -236,11 +233,8 @@ TEST_P(TaskConformance, AwaitingADeferredFiredLaterByACallback) {
 TEST_P(TaskConformance, ManyTasksAwaitOneDeferred) {
   Deferred<int> shared;
   std::vector<Deferred<int>> results;
-  auto waiter = [](Deferred<int> d, int add) -> Task<int> {
-    co_return co_await d + add;
-  };
-  for (int i = 0; i < 10; ++i)
-    results.push_back(spawn(reactor(), waiter(shared, i)));
+  auto waiter = [](Deferred<int> d, int add) -> Task<int> { co_return co_await d + add; };
+  for (int i = 0; i < 10; ++i) results.push_back(spawn(reactor(), waiter(shared, i)));
   reactor().call_later(1ms, [&] { shared.callback(100); });
   ASSERT_TRUE(run_until([&] { return results.back().called(); }));
   for (int i = 0; i < 10; ++i) EXPECT_EQ(results[i].value(), 100 + i);
@@ -255,8 +249,7 @@ TEST_P(TaskConformance, HundredThousandConcurrentSleepingTasks) {
   };
   for (int i = 0; i < kTasks; ++i) spawn(reactor(), sleeper(i, finished));
   EXPECT_EQ(reactor().counts().tasks, static_cast<std::size_t>(kTasks));
-  ASSERT_TRUE(
-      run_until([&] { return finished == kTasks; }, std::chrono::seconds(60)));
+  ASSERT_TRUE(run_until([&] { return finished == kTasks; }, std::chrono::seconds(60)));
   EXPECT_EQ(reactor().counts().tasks, 0u);
 }
 
@@ -292,25 +285,22 @@ TEST_P(TaskConformance, CancellingAWaitForReadinessRemovesTheWatcher) {
 
 TEST_P(TaskConformance, UnhandledTaskFailureIsReportedToTheErrorHandler) {
   std::string reported;
-  reactor().set_error_handler(
-      [&](std::exception_ptr error, std::string_view where) {
-        try {
-          std::rethrow_exception(error);
-        } catch (const std::exception& e) {
-          reported = std::string(where) + ": " + e.what();
-        }
-      });
+  reactor().set_error_handler([&](std::exception_ptr error, std::string_view where) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      reported = std::string(where) + ": " + e.what();
+    }
+  });
   spawn(reactor(), fails("nobody listens"));  // Deferred dropped at once
   ASSERT_TRUE(run_until([&] { return !reported.empty(); }));
   EXPECT_EQ(reported, "unhandled error in Deferred: nobody listens");
 }
 
-TEST_P(TaskConformance,
-       DestroyingTheReactorDestroysSuspendedTasksWithoutResumingThem) {
+TEST_P(TaskConformance, DestroyingTheReactorDestroysSuspendedTasksWithoutResumingThem) {
   allow_pending();
   auto log = std::make_shared<std::vector<std::string>>();
-  auto sleeper =
-      [](std::shared_ptr<std::vector<std::string>> log) -> Task<void> {
+  auto sleeper = [](std::shared_ptr<std::vector<std::string>> log) -> Task<void> {
     struct Cleanup {
       std::vector<std::string>& log;
       ~Cleanup() { log.push_back("cleanup"); }
@@ -324,8 +314,7 @@ TEST_P(TaskConformance,
   unstarted = spawn(reactor(), sleeper(log));
   EXPECT_EQ(reactor().counts().tasks, 2u);
   reactor_.reset();
-  EXPECT_THAT(*log, ElementsAre("cleanup"))
-      << "the started task's frame was destroyed";
+  EXPECT_THAT(*log, ElementsAre("cleanup")) << "the started task's frame was destroyed";
   EXPECT_FALSE(started.called());
   EXPECT_FALSE(unstarted.called());
   EXPECT_EQ(log.use_count(), 1) << "no frame leaked";
@@ -333,8 +322,7 @@ TEST_P(TaskConformance,
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, TaskConformance,
-                         ::testing::ValuesIn(testing::backend_names()),
-                         testing::param_name);
+                         ::testing::ValuesIn(testing::backend_names()), testing::param_name);
 
 }  // namespace
 }  // namespace weft

@@ -23,8 +23,7 @@ class BlockingRunnerTest : public ::testing::TestWithParam<std::string> {
   BlockingRunner runner_{make_reactor(GetParam())};
 };
 
-TEST_P(BlockingRunnerTest,
-       BackgroundTaskPausesBetweenCallsAndCarriesOnDuringTheNext) {
+TEST_P(BlockingRunnerTest, BackgroundTaskPausesBetweenCallsAndCarriesOnDuringTheNext) {
   int ticks = 0;
   auto ticker = [](int& ticks) -> Task<void> {
     for (;;) {
@@ -43,8 +42,7 @@ TEST_P(BlockingRunnerTest,
   std::this_thread::sleep_for(30ms);
   EXPECT_EQ(ticks, after_first) << "the loop does not run between calls";
   runner_.run(cell(20ms));
-  EXPECT_GT(ticks, after_first)
-      << "the background task carried on during the next call";
+  EXPECT_GT(ticks, after_first) << "the background task carried on during the next call";
   EXPECT_EQ(runner_.reactor().counts().tasks, 1u);
 }
 
@@ -60,8 +58,7 @@ TEST_P(BlockingRunnerTest, RunInsideAnotherRunningLoopIsAUsageError) {
     other->stop();
   });
   other->run();
-  EXPECT_THAT(error,
-              ::testing::HasSubstr("cannot run inside the running loop"));
+  EXPECT_THAT(error, ::testing::HasSubstr("cannot run inside the running loop"));
 }
 
 TEST_P(BlockingRunnerTest, SubmittedTaskRunsDuringALaterCall) {
@@ -78,8 +75,7 @@ TEST_P(BlockingRunnerTest, SubmittedTaskRunsDuringALaterCall) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, BlockingRunnerTest,
-                         ::testing::ValuesIn(testing::backend_names()),
-                         testing::param_name);
+                         ::testing::ValuesIn(testing::backend_names()), testing::param_name);
 
 }  // namespace
 }  // namespace weft

@@ -39,9 +39,7 @@ Task<std::string> fails_after(Duration delay) {
   throw std::runtime_error("task failed");
 }
 
-TEST_P(RunnerConformance, RunReturnsTheTaskValue) {
-  EXPECT_EQ(runner().run(answer()), 42);
-}
+TEST_P(RunnerConformance, RunReturnsTheTaskValue) { EXPECT_EQ(runner().run(answer()), 42); }
 
 TEST_P(RunnerConformance, RunRethrowsTheTaskException) {
   try {
@@ -79,8 +77,7 @@ TEST_P(RunnerConformance, OriginalFailureGivesTheException) {
   EventualResult<std::string> result = runner().submit(fails_after(1ms));
   EXPECT_THROW(result.wait(), std::runtime_error);
   ASSERT_NE(result.original_failure(), nullptr);
-  EXPECT_THROW(std::rethrow_exception(result.original_failure()),
-               std::runtime_error);
+  EXPECT_THROW(std::rethrow_exception(result.original_failure()), std::runtime_error);
 }
 
 TEST_P(RunnerConformance, TimedOutWaitDoesNotCancelTheWork) {
@@ -138,8 +135,7 @@ TEST_P(RunnerConformance, RunFromInsideTheRunnersOwnLoopIsAUsageError) {
     }
     co_return "no error";
   };
-  EXPECT_THAT(runner().run(reentrant(self)),
-              ::testing::HasSubstr("co_await the task instead"));
+  EXPECT_THAT(runner().run(reentrant(self)), ::testing::HasSubstr("co_await the task instead"));
 }
 
 TEST_P(RunnerConformance, ShuttingDownFailsPendingResultsWithRunnerShutDown) {
@@ -150,10 +146,9 @@ TEST_P(RunnerConformance, ShuttingDownFailsPendingResultsWithRunnerShutDown) {
   EXPECT_THROW(pending.wait(), RunnerShutDown);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllRunnersAndBackends, RunnerConformance,
-    ::testing::ValuesIn(testing::runner_and_backend_names()),
-    testing::runner_param_name);
+INSTANTIATE_TEST_SUITE_P(AllRunnersAndBackends, RunnerConformance,
+                         ::testing::ValuesIn(testing::runner_and_backend_names()),
+                         testing::runner_param_name);
 
 }  // namespace
 }  // namespace weft

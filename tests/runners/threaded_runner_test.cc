@@ -23,8 +23,7 @@ using namespace std::chrono_literals;
 
 class ThreadedRunnerTest : public ::testing::TestWithParam<std::string> {
  protected:
-  std::unique_ptr<ThreadedRunner> runner_ =
-      std::make_unique<ThreadedRunner>(GetParam());
+  std::unique_ptr<ThreadedRunner> runner_ = std::make_unique<ThreadedRunner>(GetParam());
 };
 
 Task<int> add_later(int a, int b, Duration delay) {
@@ -47,22 +46,17 @@ TEST_P(ThreadedRunnerTest, BackgroundWorkProgressesBetweenCalls) {
   runner_->run(start());
   const int before = ticks->load();
   std::this_thread::sleep_for(60ms);  // no call in progress
-  EXPECT_GT(ticks->load(), before)
-      << "the ticker ran while the caller was away";
-  EXPECT_EQ(runner_->run(add_later(1, 2, 1ms)), 3)
-      << "and the runner still serves calls";
+  EXPECT_GT(ticks->load(), before) << "the ticker ran while the caller was away";
+  EXPECT_EQ(runner_->run(add_later(1, 2, 1ms)), 3) << "and the runner still serves calls";
 }
 
 TEST_P(ThreadedRunnerTest, TasksRunOnTheLoopThreadNotTheCaller) {
-  auto where = []() -> Task<std::thread::id> {
-    co_return std::this_thread::get_id();
-  };
-  EXPECT_EQ(runner_->run(where()), runner_->loop_thread_id());
-  EXPECT_NE(runner_->loop_thread_id(), std::this_thread::get_id());
+  auto where = []() -> Task<std::thread::id> { co_return std::this_thread::get_id(); };
+  EXPECT_EQ(runner_->run(where()), runner_->loop_thread());
+  EXPECT_NE(runner_->loop_thread(), std::this_thread::get_id());
 }
 
-TEST_P(ThreadedRunnerTest,
-       EightThreadsSubmitAThousandTasksEachAndEveryResultIsRight) {
+TEST_P(ThreadedRunnerTest, EightThreadsSubmitAThousandTasksEachAndEveryResultIsRight) {
   constexpr int kThreads = 8;
   constexpr int kTasks = 1000;
   std::atomic<int> wrong{0};
@@ -72,8 +66,7 @@ TEST_P(ThreadedRunnerTest,
       std::vector<EventualResult<int>> results;
       results.reserve(kTasks);
       for (int i = 0; i < kTasks; ++i) {
-        results.push_back(
-            runner_->submit(add_later(t * kTasks, i, i % 3 == 0 ? 1ms : 0ms)));
+        results.push_back(runner_->submit(add_later(t * kTasks, i, i % 3 == 0 ? 1ms : 0ms)));
       }
       for (int i = 0; i < kTasks; ++i) {
         if (results[i].wait(30s) != t * kTasks + i) ++wrong;
@@ -120,8 +113,7 @@ TEST_P(ThreadedRunnerTest, WaitingOnTheLoopThreadIsRefused) {
     }
     co_return "no error";
   };
-  EXPECT_THAT(runner_->run(waits_inside(other)),
-              ::testing::HasSubstr("would deadlock"));
+  EXPECT_THAT(runner_->run(waits_inside(other)), ::testing::HasSubstr("would deadlock"));
   // A callback on the loop thread is refused the same way.
   std::atomic<bool> refused{false};
   std::atomic<bool> done{false};
@@ -140,8 +132,7 @@ TEST_P(ThreadedRunnerTest, WaitingOnTheLoopThreadIsRefused) {
 
 TEST_P(ThreadedRunnerTest, ShutdownFailsPendingWorkAndWakesEveryWaiter) {
   std::vector<EventualResult<int>> pending;
-  for (int i = 0; i < 20; ++i)
-    pending.push_back(runner_->submit(add_later(i, i, 1h)));
+  for (int i = 0; i < 20; ++i) pending.push_back(runner_->submit(add_later(i, i, 1h)));
   std::atomic<int> shut_down{0};
   std::vector<std::thread> waiters;
   for (int i = 0; i < 4; ++i) {
@@ -179,8 +170,7 @@ TEST_P(ThreadedRunnerTest, UnknownBackendFailsInTheConstructorListingTheNames) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, ThreadedRunnerTest,
-                         ::testing::ValuesIn(testing::backend_names()),
-                         testing::param_name);
+                         ::testing::ValuesIn(testing::backend_names()), testing::param_name);
 
 }  // namespace
 }  // namespace weft

@@ -21,15 +21,13 @@ namespace weft::testing {
 
 inline std::vector<std::string> backend_names() {
   std::vector<std::string> names;
-  for (const BackendInfo& info : available_backends())
-    names.push_back(info.name);
+  for (const BackendInfo& info : available_backends()) names.push_back(info.name);
   return names;
 }
 
 // gtest parameter names allow [A-Za-z0-9_] only: "libevent:poll" ->
 // "libevent_poll".
-inline std::string param_name(
-    const ::testing::TestParamInfo<std::string>& info) {
+inline std::string param_name(const ::testing::TestParamInfo<std::string>& info) {
   std::string name = info.param;
   for (char& c : name) {
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
@@ -49,9 +47,8 @@ inline int open_fd_count() {
 
 // Runs `reactor` until `done()` holds, failing the test (instead of hanging)
 // after `limit`.
-inline bool run_until(
-    Reactor& reactor, const std::function<bool()>& done,
-    std::chrono::milliseconds limit = std::chrono::seconds(20)) {
+inline bool run_until(Reactor& reactor, const std::function<bool()>& done,
+                      std::chrono::milliseconds limit = std::chrono::seconds(20)) {
   const auto deadline = Clock::now() + limit;
   TimerHandle alarm = reactor.call_at(deadline, [] {});
   while (!done() && Clock::now() < deadline) reactor.run_once(true);

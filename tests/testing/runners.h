@@ -12,6 +12,7 @@
 #include "runners/runner.h"
 #include "runners/runner_registry.h"
 #include "tests/testing/backends.h"
+#include "tests/testing/host_loop.h"
 
 namespace weft::testing {
 
@@ -21,14 +22,12 @@ using RunnerParam = std::tuple<std::string, std::string>;  // (runner, backend)
 inline std::vector<RunnerParam> runner_and_backend_names() {
   std::vector<RunnerParam> params;
   for (const RunnerInfo& runner : available_runners()) {
-    for (const std::string& backend : backend_names())
-      params.emplace_back(runner.name, backend);
+    for (const std::string& backend : backend_names()) params.emplace_back(runner.name, backend);
   }
   return params;
 }
 
-inline std::string runner_param_name(
-    const ::testing::TestParamInfo<RunnerParam>& info) {
+inline std::string runner_param_name(const ::testing::TestParamInfo<RunnerParam>& info) {
   std::string name = std::get<0>(info.param) + "_" + std::get<1>(info.param);
   for (char& c : name) {
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
@@ -36,15 +35,29 @@ inline std::string runner_param_name(
   return name;
 }
 
+// Makes the runner named by the parameter on the backend named by it. A runner that runs
+// inside a host's loop ("host") gets one: a HostLoopThread with weft as its guest.
 class RunnerTest : public ::testing::TestWithParam<RunnerParam> {
  protected:
   void SetUp() override {
-    runner_ = make_runner(std::get<0>(GetParam()),
-                          RunnerOptions{.backend = std::get<1>(GetParam())});
+    const auto& [runner_name, backend] = GetParam();
+    RunnerOptions options{.backend = backend};
+    for (const RunnerInfo& info : available_runners()) {
+      if (info.name == runner_name && info.needs_host) {
+        host_ = std::make_unique<HostLoopThread>(backend);
+        options.host = &host_->reactor();
+        options.host_thread = host_->thread_id();
+      }
+    }
+    runner_ = make_runner(runner_name, options);
   }
-  void TearDown() override { runner_.reset(); }
+  void TearDown() override {
+    runner_.reset();
+    host_.reset();
+  }
   Runner& runner() { return *runner_; }
 
+  std::unique_ptr<HostLoopThread> host_;
   std::unique_ptr<Runner> runner_;
 };
 

@@ -16,8 +16,7 @@ TEST(TimerQueue, PopsInDeadlineOrderAndEqualDeadlinesInPushOrder) {
   TimerQueue queue;
   std::vector<int> order;
   int next = 0;
-  std::vector<std::pair<int, int>> pushed = {{5, 0}, {1, 1}, {3, 2},
-                                             {1, 3}, {5, 4}, {2, 5}};
+  std::vector<std::pair<int, int>> pushed = {{5, 0}, {1, 1}, {3, 2}, {1, 3}, {5, 4}, {2, 5}};
   for (auto [deadline, tag] : pushed)
     queue.push(at(deadline), [&order, tag] { order.push_back(tag); });
   TimerQueue::Callback callback;
@@ -77,8 +76,7 @@ TEST(TimerQueue, RandomPushesAndCancelsMatchAReferenceModel) {
     if (action < 2 || live.empty()) {
       const int deadline = static_cast<int>(rng() % 1000);
       const int tag = seq;
-      TimerId id =
-          queue.push(at(deadline), [&popped, tag] { popped.push_back(tag); });
+      TimerId id = queue.push(at(deadline), [&popped, tag] { popped.push_back(tag); });
       model.emplace(std::make_pair(deadline, seq), tag);
       live.emplace_back(id, std::make_pair(deadline, seq));
       ++seq;
@@ -102,8 +100,7 @@ TEST(TimerQueue, CallbackDestructorMayPushDuringCancel) {
   struct PushOnDestroy {
     TimerQueue* queue;
     explicit PushOnDestroy(TimerQueue* q) : queue(q) {}
-    PushOnDestroy(PushOnDestroy&& o) noexcept
-        : queue(std::exchange(o.queue, nullptr)) {}
+    PushOnDestroy(PushOnDestroy&& o) noexcept : queue(std::exchange(o.queue, nullptr)) {}
     ~PushOnDestroy() {
       if (queue != nullptr) queue->push(at(7), [] {});
     }

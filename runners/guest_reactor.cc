@@ -1,0 +1,246 @@
+#include "runners/guest_reactor.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdint>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "core/backend.h"
+#include "core/backend_registry.h"
+
+namespace weft {
+namespace {
+
+int make_eventfd() {
+  const int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "weft: eventfd");
+  return fd;
+}
+
+void signal_fd(int fd) {
+  const std::uint64_t one = 1;
+  // EAGAIN means the counter is saturated: it is readable anyway.
+  [[maybe_unused]] ssize_t n = write(fd, &one, sizeof one);
+}
+
+bool drain_fd(int fd) {
+  std::uint64_t count = 0;
+  return read(fd, &count, sizeof count) == sizeof count;
+}
+
+// While a signal is watched and the backend offers no descriptor for it, the helper re-checks
+// this often (signals arrive through the native library's own pipe, which weft cannot see).
+constexpr int kSignalRecheckMs = 10;
+
+}  // namespace
+
+// The backend the reactor sees: forwards everything to the real backend, and remembers what
+// the reactor asked for (turn, deadline, fd interest, signals), which is what the host or the
+// helper thread must wait for.
+class GuestReactor::Tee final : public Backend, private LoopHooks {
+ public:
+  Tee(LoopHooks& hooks, const BackendInfo& info, GuestReactor& guest)
+      : hooks_(hooks), guest_(guest), inner_(info.factory(*this)) {}
+
+  std::string description() const override { return inner_->description(); }
+  void run_once(bool may_block) override { inner_->run_once(may_block); }
+  void request_turn() override {
+    turn_requested = true;
+    inner_->request_turn();
+    guest_.changed();
+  }
+  void wake() override {
+    inner_->wake();
+    guest_.poke();
+  }
+  void set_timer(TimePoint deadline) override {
+    this->deadline = deadline;
+    inner_->set_timer(deadline);
+    guest_.changed();
+  }
+  void clear_timer() override {
+    deadline.reset();
+    inner_->clear_timer();
+  }
+  void set_fd_interest(int fd, IoEvents events) override {
+    inner_->set_fd_interest(fd, events);
+    if (events == IoEvents::kNone) {
+      fds.erase(fd);
+    } else {
+      fds[fd] = events;
+      registrations_pending = true;
+    }
+    guest_.changed();
+  }
+  void set_signal_interest(int signo, bool on) override {
+    inner_->set_signal_interest(signo, on);
+    signals += on ? 1 : -1;
+    guest_.changed();
+  }
+  WaitFd wait_fd() const override { return inner_->wait_fd(); }
+
+  // What the reactor is waiting for. Host thread.
+  bool turn_requested = false;
+  // A backend may hand new interest to the kernel only in its next iteration (libuv does):
+  // true until the next step, which the host must then make at once. Also true before the
+  // first step, for the backend's own descriptors.
+  bool registrations_pending = true;
+  std::optional<TimePoint> deadline;
+  absl::flat_hash_map<int, IoEvents> fds;
+  int signals = 0;
+
+ private:
+  void run_turn() override {
+    turn_requested = false;
+    hooks_.run_turn();
+  }
+  void timer_expired() override {
+    deadline.reset();
+    hooks_.timer_expired();
+  }
+  void fd_ready(int fd, IoEvents events) override { hooks_.fd_ready(fd, events); }
+  void signal_raised(int signo) override { hooks_.signal_raised(signo); }
+
+  LoopHooks& hooks_;
+  GuestReactor& guest_;
+  std::unique_ptr<Backend> inner_;
+};
+
+struct GuestReactor::PollSpec {
+  std::vector<pollfd> fds;
+  std::optional<TimePoint> deadline;
+  bool recheck_signals = false;
+};
+
+GuestReactor::GuestReactor(std::string_view backend, Wait wait_mode) {
+  const BackendInfo info = find_backend(backend);
+  reactor_ = std::make_unique<Reactor>(info.name, [&](LoopHooks& hooks) {
+    auto tee = std::make_unique<Tee>(hooks, info, *this);
+    tee_ = tee.get();
+    return tee;
+  });
+  const Backend::WaitFd wait = tee_->wait_fd();
+  if (wait.complete && wait_mode == Wait::kAuto) {
+    host_fd_ = wait.fd;
+    return;
+  }
+  host_fd_ = make_eventfd();
+  own_host_fd_ = true;
+  poke_fd_ = make_eventfd();
+  helper_ = std::thread([this] { helper_loop(); });
+  arm_helper();
+}
+
+GuestReactor::~GuestReactor() {
+  if (helper_.joinable()) {
+    {
+      std::lock_guard lock(mu_);
+      quit_ = true;
+    }
+    cv_.notify_one();
+    poke();
+    helper_.join();
+  }
+  reactor_.reset();
+  if (own_host_fd_) close(host_fd_);
+  if (poke_fd_ >= 0) close(poke_fd_);
+}
+
+std::optional<Duration> GuestReactor::timeout() const {
+  if (tee_->turn_requested || tee_->registrations_pending) return Duration::zero();
+  if (tee_->deadline) return std::max(Duration::zero(), *tee_->deadline - Clock::now());
+  return std::nullopt;
+}
+
+void GuestReactor::step() {
+  stepping_ = true;
+  if (own_host_fd_) drain_fd(host_fd_);
+  tee_->registrations_pending = false;
+  reactor_->run_once(/*may_block=*/false);
+  stepping_ = false;
+  if (helper_.joinable()) arm_helper();
+}
+
+void GuestReactor::poke() const {
+  if (poke_fd_ >= 0) signal_fd(poke_fd_);
+}
+
+void GuestReactor::changed() {
+  // During a step the helper is re-armed at its end; in fd mode timeout() tells the host.
+  if (stepping_ || !helper_.joinable()) return;
+  std::lock_guard lock(mu_);
+  // Waiting, or about to wait on a spec made before this change: cut that wait short.
+  if (helper_waiting_ || spec_ != nullptr) poke();
+}
+
+// Hands the helper its next wait, or, if there is work already, tells the host at once.
+void GuestReactor::arm_helper() {
+  if (tee_->turn_requested || tee_->registrations_pending ||
+      (tee_->deadline && *tee_->deadline <= Clock::now())) {
+    signal_fd(host_fd_);
+    return;
+  }
+  auto spec = std::make_unique<PollSpec>();
+  for (const auto& [fd, events] : tee_->fds) {
+    short mask = 0;
+    if (any(events & IoEvents::kReadable)) mask |= POLLIN;
+    if (any(events & IoEvents::kWritable)) mask |= POLLOUT;
+    spec->fds.push_back(pollfd{.fd = fd, .events = mask, .revents = 0});
+  }
+  const Backend::WaitFd wait = tee_->wait_fd();
+  if (wait.fd >= 0) spec->fds.push_back(pollfd{.fd = wait.fd, .events = POLLIN, .revents = 0});
+  spec->deadline = tee_->deadline;
+  spec->recheck_signals = tee_->signals > 0 && wait.fd < 0;
+  {
+    std::lock_guard lock(mu_);
+    if (helper_waiting_) {
+      // Still in a wait armed before this step (the host stepped on its own timeout): end it.
+      // The helper then tells the host, whose next step arms the fresh wait.
+      poke();
+      return;
+    }
+    spec_ = std::move(spec);
+  }
+  cv_.notify_one();
+}
+
+void GuestReactor::helper_loop() {
+  for (;;) {
+    std::unique_ptr<PollSpec> spec;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return spec_ != nullptr || quit_; });
+      if (quit_) return;
+      spec = std::move(spec_);
+      helper_waiting_ = true;
+    }
+    spec->fds.push_back(pollfd{.fd = poke_fd_, .events = POLLIN, .revents = 0});
+    int timeout_ms = -1;
+    if (spec->deadline) {
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(*spec->deadline - Clock::now());
+      timeout_ms = static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, INT_MAX));
+    }
+    if (spec->recheck_signals) {
+      timeout_ms = timeout_ms < 0 ? kSignalRecheckMs : std::min(timeout_ms, kSignalRecheckMs);
+    }
+    poll(spec->fds.data(), spec->fds.size(), timeout_ms);  // EINTR: just tell the host
+    drain_fd(poke_fd_);
+    {
+      std::lock_guard lock(mu_);
+      helper_waiting_ = false;
+      if (quit_) return;
+    }
+    signal_fd(host_fd_);
+  }
+}
+
+}  // namespace weft

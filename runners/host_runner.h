@@ -1,0 +1,54 @@
+// HostRunner: runs tasks inside a loop the host application owns and drives (IPython's
+// autoawait inside ipykernel's already-running asyncio loop).
+//
+// The host keeps running its own loop on its own thread: a native libuv/libevent/Asio loop
+// with a reactor adopted onto it (weft::libuv::adopt(), ...), or any other loop driving a
+// GuestReactor (GLib, ...). submit(task) schedules the task on that loop and returns at once
+// with an EventualResult; run(task, timeout) from another thread waits for it. From the host's
+// own thread, run() and wait() throw UsageError rather than deadlock: the host's loop cannot
+// make progress while its thread waits, and the runner never drives the host's loop itself.
+// From the host thread, submit and collect the result later, or co_await inside a task.
+//
+// Threading: submit(), run() (other threads) and the EventualResults are safe from any
+// thread. Make and destroy the runner on any thread; the reactor must outlive it.
+// Lifetime: destroying the runner cancels its tasks still running in the host loop and fails
+// their results with RunnerShutDown at once. The host's reactor is not touched otherwise.
+#ifndef WEFT_RUNNERS_HOST_RUNNER_H_
+#define WEFT_RUNNERS_HOST_RUNNER_H_
+
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "core/reactor.h"
+#include "runners/detail/reactor_link.h"
+#include "runners/runner.h"
+
+namespace weft {
+
+class HostRunner final : public Runner {
+ public:
+  // `reactor` runs on the host's loop, driven on `host_thread`.
+  HostRunner(Reactor& reactor, std::thread::id host_thread);
+  ~HostRunner() override;
+
+  std::string_view name() const override { return "host"; }
+  Reactor& reactor() override { return reactor_; }
+  std::thread::id loop_thread() const override { return host_thread_; }
+
+ protected:
+  void start(Task<void> task, std::shared_ptr<detail::EventualStateBase> state) override;
+
+ private:
+  Reactor& reactor_;
+  const std::thread::id host_thread_;
+  std::shared_ptr<detail::ReactorLink> link_;
+  std::mutex mu_;
+  std::vector<std::weak_ptr<detail::EventualStateBase>> pending_;  // guarded by mu_
+};
+
+}  // namespace weft
+
+#endif  // WEFT_RUNNERS_HOST_RUNNER_H_

@@ -1,0 +1,144 @@
+// A host that runs its own libuv loop, with a weft reactor adopted onto it.
+#include "backends/libuv/libuv_backend.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/backend_registry.h"
+#include "core/deferred.h"
+#include "core/errors.h"
+#include "core/fd_wait.h"
+#include "core/sleep.h"
+#include "core/spawn.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace weft {
+namespace {
+
+using namespace std::chrono_literals;
+
+int count_handles(uv_loop_t* loop) {
+  int count = 0;
+  uv_walk(
+      loop, [](uv_handle_t*, void* arg) { ++*static_cast<int*>(arg); }, &count);
+  return count;
+}
+
+struct HostTicker {
+  uv_timer_t timer;
+  std::vector<TimePoint> ticks;
+};
+
+TEST(LibuvAdopt, WeftWorkCompletesInsideTheHostsLoopAndTheHostKeepsItsCadence) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  HostTicker ticker;
+  uv_timer_init(&loop, &ticker.timer);
+  ticker.timer.data = &ticker;
+  uv_timer_start(
+      &ticker.timer,
+      [](uv_timer_t* t) { static_cast<HostTicker*>(t->data)->ticks.push_back(Clock::now()); }, 5,
+      5);
+
+  std::unique_ptr<Reactor> reactor = libuv::adopt(&loop);
+  EXPECT_EQ(libuv::native_loop(*reactor), &loop);
+  const std::thread::id host = std::this_thread::get_id();
+  std::atomic<bool> off_thread{false};
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  std::vector<std::string> done;
+  auto work = [&]() -> Task<void> {
+    co_await sleep(30ms);
+    done.push_back("sleep");
+    co_await wait_readable(fds[0]);
+    char c;
+    EXPECT_EQ(read(fds[0], &c, 1), 1);
+    done.push_back("fd");
+  };
+  Deferred<void> finished = spawn(*reactor, work());
+  finished.add_done([&] { uv_stop(&loop); });
+  std::thread other([&] {
+    std::this_thread::sleep_for(10ms);
+    reactor->call_from_thread([&] {
+      if (std::this_thread::get_id() != host) off_thread = true;
+      done.push_back("cross-thread");
+    });
+    std::this_thread::sleep_for(30ms);
+    EXPECT_EQ(write(fds[1], "x", 1), 1);
+  });
+  const TimePoint start = Clock::now();
+  uv_run(&loop, UV_RUN_DEFAULT);  // the host's own loop; weft runs inside it
+  const Duration elapsed = Clock::now() - start;
+  other.join();
+  EXPECT_TRUE(finished.called());
+  EXPECT_THAT(done, ::testing::ElementsAre("cross-thread", "sleep", "fd"));
+  EXPECT_FALSE(off_thread);
+  // The host's 5 ms timer kept ticking while weft worked (a lower bound, not a window).
+  EXPECT_GE(static_cast<int>(ticker.ticks.size()), static_cast<int>(elapsed / 5ms) / 2);
+
+  // Destroying the reactor leaves the loop usable and, once the host's loop has run the close
+  // callbacks, free of weft's handles.
+  reactor.reset();
+  uv_run(&loop, UV_RUN_NOWAIT);
+  EXPECT_EQ(count_handles(&loop), 1) << "only the host's timer is left";
+  const std::size_t before = ticker.ticks.size();
+  uv_timer_start(
+      &ticker.timer,
+      [](uv_timer_t* t) {
+        static_cast<HostTicker*>(t->data)->ticks.push_back(Clock::now());
+        uv_timer_stop(t);
+      },
+      1, 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(ticker.ticks.size(), before + 1);
+  uv_close(reinterpret_cast<uv_handle_t*>(&ticker.timer), nullptr);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST(LibuvAdopt, AnIdleAdoptedReactorDoesNotKeepTheHostsLoopAlive) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  std::unique_ptr<Reactor> reactor = libuv::adopt(&loop);
+  bool ran = false;
+  reactor->call_soon([&] { ran = true; });
+  uv_run(&loop, UV_RUN_DEFAULT);  // returns once weft has nothing left to do
+  EXPECT_TRUE(ran);
+  reactor.reset();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
+TEST(LibuvAdopt, RunDrivesTheHostsLoopToo) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  std::unique_ptr<Reactor> reactor = libuv::adopt(&loop);
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(20ms);
+    reactor->stop();
+  });
+  reactor->run();  // blocks (the wake-up handle is referenced while weft drives) until stop()
+  stopper.join();
+  reactor.reset();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
+TEST(LibuvAdopt, NativeLoopOfAnotherBackendIsAUsageError) {
+  for (const BackendInfo& info : available_backends()) {
+    if (info.name == "libuv") continue;
+    std::unique_ptr<Reactor> other = make_reactor(info.name);
+    EXPECT_THROW(libuv::native_loop(*other), UsageError);
+  }
+}
+
+}  // namespace
+}  // namespace weft

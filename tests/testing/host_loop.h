@@ -1,0 +1,71 @@
+// A host application's loop on a thread of its own, with weft as its guest: poll() on the
+// GuestReactor's fd for at most its timeout, then step(). The smallest host there is; the
+// GLib host (examples/glib/) is the realistic one.
+#ifndef WEFT_TESTS_TESTING_HOST_LOOP_H_
+#define WEFT_TESTS_TESTING_HOST_LOOP_H_
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "runners/guest_reactor.h"
+
+namespace weft::testing {
+
+class HostLoopThread {
+ public:
+  explicit HostLoopThread(std::string backend, GuestReactor::Wait wait = GuestReactor::Wait::kAuto)
+      : stop_fd_(eventfd(0, EFD_CLOEXEC)) {
+    thread_ = std::thread([this, backend, wait] {
+      GuestReactor guest(backend, wait);  // made, stepped and destroyed on the host's thread
+      {
+        std::lock_guard lock(mu_);
+        guest_ = &guest;
+        cv_.notify_one();
+      }
+      for (;;) {
+        pollfd fds[2] = {{.fd = guest.fd(), .events = POLLIN, .revents = 0},
+                         {.fd = stop_fd_, .events = POLLIN, .revents = 0}};
+        int timeout_ms = -1;
+        if (auto timeout = guest.timeout()) {
+          timeout_ms = static_cast<int>(std::min<std::int64_t>(
+              std::chrono::ceil<std::chrono::milliseconds>(*timeout).count(), INT_MAX));
+        }
+        poll(fds, 2, timeout_ms);
+        if (fds[1].revents != 0) break;
+        guest.step();
+      }
+    });
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return guest_ != nullptr; });
+  }
+  ~HostLoopThread() {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(stop_fd_, &one, sizeof one);
+    thread_.join();
+    close(stop_fd_);
+  }
+
+  Reactor& reactor() { return guest_->reactor(); }
+  std::thread::id thread_id() const { return thread_.get_id(); }
+
+ private:
+  const int stop_fd_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  GuestReactor* guest_ = nullptr;
+  std::thread thread_;
+};
+
+}  // namespace weft::testing
+
+#endif  // WEFT_TESTS_TESTING_HOST_LOOP_H_
