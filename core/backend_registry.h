@@ -24,10 +24,10 @@
 namespace weft {
 
 struct BackendInfo {
-  std::string name;       // what make_reactor() takes, e.g. "libuv" or "libevent:poll"
-  std::string mechanism;  // what waits underneath, e.g. "epoll"
-  int preference = 100;   // lower sorts first; the first is the default
-  std::function<std::unique_ptr<Backend>(LoopHooks&)> factory;
+  std::string name = {};       // what make_reactor() takes, e.g. "libuv" or "libevent:poll"
+  std::string mechanism = {};  // what waits underneath, e.g. "epoll"
+  int preference = 100;        // lower sorts first; the first is the default
+  std::function<std::unique_ptr<Backend>(LoopHooks&)> factory = {};
 
   // For listings: "libuv (epoll)"; a name that already says its mechanism stays
   // as it is.

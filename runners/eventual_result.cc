@@ -55,9 +55,9 @@ void EventualStateBase::cancel() {
 void EventualStateBase::set_canceller(absl::AnyInvocable<void()> canceller) {
   {
     std::lock_guard lock(mu_);
-    if (done_) return;
+    // A work abandoned before its canceller arrived is still cancelled.
     if (!cancel_requested_) {
-      canceller_ = std::move(canceller);
+      if (!done_) canceller_ = std::move(canceller);
       return;
     }
   }
@@ -66,6 +66,20 @@ void EventualStateBase::set_canceller(absl::AnyInvocable<void()> canceller) {
 
 void EventualStateBase::fail(std::exception_ptr error) {
   complete([&] { error_ = std::move(error); });
+}
+
+void EventualStateBase::abandon(std::exception_ptr error) {
+  absl::AnyInvocable<void()> canceller;
+  {
+    std::lock_guard lock(mu_);
+    if (done_) return;
+    error_ = std::move(error);
+    done_ = true;
+    cancel_requested_ = true;
+    canceller = std::move(canceller_);
+  }
+  done_cv_.notify_all();
+  if (canceller != nullptr) canceller();
 }
 
 void fail_with_shutdown(EventualStateBase& state) {

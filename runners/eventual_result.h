@@ -77,6 +77,9 @@ class EventualStateBase {
   void set_canceller(absl::AnyInvocable<void()> canceller);
   // Loop side (or shutdown): completes with an error, unless already complete.
   void fail(std::exception_ptr error);
+  // Completes with `error` (unless already complete), then cancels the work: a runner giving up
+  // on it (shutdown). Failing first means the cancellation cannot race in a different outcome.
+  void abandon(std::exception_ptr error);
 
  protected:
   // Completes with `publish_value` run under the lock, unless already complete.

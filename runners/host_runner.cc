@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "core/errors.h"
 #include "core/spawn.h"
 
 namespace weft {
@@ -20,8 +21,9 @@ HostRunner::~HostRunner() {
   }
   for (const auto& weak : pending) {
     if (std::shared_ptr<detail::EventualStateBase> state = weak.lock()) {
-      state->cancel();  // the task winds down in the host's loop
-      detail::fail_with_shutdown(*state);
+      // Fail first, then cancel (the task winds down in the host's loop): the other order lets
+      // the loop finish the cancellation first and report Cancelled instead.
+      state->abandon(std::make_exception_ptr(RunnerShutDown()));
     }
   }
   link_->sever();

@@ -29,7 +29,7 @@
 namespace weft {
 
 struct RunnerOptions {
-  std::string backend;  // backend name for make_reactor(); empty: the default backend
+  std::string backend = {};  // backend name for make_reactor(); empty: the default backend
   // For runners that run inside the host's loop ("host"): the host's reactor and the thread
   // that drives it.
   Reactor* host = nullptr;
@@ -37,11 +37,11 @@ struct RunnerOptions {
 };
 
 struct RunnerInfo {
-  std::string name;         // what make_runner() takes
-  std::string summary;      // one line for listings
-  int preference = 100;     // lower sorts first; the first is the default
-  bool needs_host = false;  // make_runner() needs RunnerOptions::host
-  std::function<std::unique_ptr<Runner>(const RunnerOptions&)> factory;
+  std::string name = {};     // what make_runner() takes
+  std::string summary = {};  // one line for listings
+  int preference = 100;      // lower sorts first; the first is the default
+  bool needs_host = false;   // make_runner() needs RunnerOptions::host
+  std::function<std::unique_ptr<Runner>(const RunnerOptions&)> factory = {};
 };
 
 // Adds a runner. Throws UsageError if the name is taken or the factory is

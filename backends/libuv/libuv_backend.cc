@@ -91,10 +91,17 @@ class LibuvBackend final : public Backend {
   }
 
   void run_once(bool may_block) override {
-    // UV_RUN_ONCE does not block in an iteration whose idle phase had work (a requested turn).
+    // UV_RUN_ONCE does not block in an iteration whose idle phase had work (a requested turn),
+    // but libuv 1.44 runs due timers *before* its poll and may then block: with weft's timer
+    // already due, it would run the timer and sleep. Poll without blocking then.
+    bool block = may_block;
+    if (block && uv_is_active(reinterpret_cast<uv_handle_t*>(timer_))) {
+      uv_update_time(loop_);
+      block = uv_timer_get_due_in(timer_) > 0;
+    }
     // While weft itself drives a host's loop, the wake-up handle must keep it blocking.
     if (!owned_) uv_ref(reinterpret_cast<uv_handle_t*>(async_));
-    uv_run(loop_, may_block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
+    uv_run(loop_, block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
     if (!owned_) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
   }
 

@@ -504,6 +504,30 @@ TEST_P(ReactorConformance, RestOfTheTurnRunsAfterStopAndLaterTurnsWaitForTheNext
   EXPECT_THAT(order, ElementsAre(1, 2, 3));
 }
 
+TEST_P(ReactorConformance, RunOnceWithADueTimerRunsItWithoutBlockingAfterwards) {
+  // The timer is due before run_once() starts. One iteration must run it and return, not run
+  // it and then sleep in the kernel (libuv 1.44 runs due timers before its poll). A watchdog
+  // wakes the loop after 10 s so that a failure fails instead of hanging.
+  bool fired = false;
+  reactor().call_later(1ms, [&] { fired = true; });
+  std::this_thread::sleep_for(5ms);
+  std::atomic<bool> returned{false};
+  std::atomic<bool> watchdog_woke{false};
+  std::thread watchdog([&] {
+    for (int i = 0; i < 1000 && !returned; ++i) std::this_thread::sleep_for(10ms);
+    if (!returned) {
+      watchdog_woke = true;
+      reactor().call_from_thread([] {});
+    }
+  });
+  while (!fired && !watchdog_woke) reactor().run_once(true);
+  returned = true;
+  watchdog.join();
+  EXPECT_TRUE(fired);
+  EXPECT_FALSE(watchdog_woke) << "run_once(true) blocked after running the due timer";
+  reactor().run_once(false);
+}
+
 TEST_P(ReactorConformance, RunsStopsAndRunsAgainManyTimes) {
   for (int round = 0; round < 100; ++round) {
     int ran = 0;

@@ -1,0 +1,443 @@
+#include "backends/asio/asio_backend.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/basic_signal_set.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/basic_stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/version.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "core/backend.h"
+#include "core/backend_registry.h"
+#include "core/errors.h"
+
+static_assert(BOOST_VERSION >= 108100, "weft's Asio backend needs Boost 1.81 or later");
+
+#if !defined(BOOST_ASIO_HAS_POSIX_STREAM_DESCRIPTOR)
+#error "weft's Asio backend watches fds with posix::stream_descriptor, which this platform lacks"
+#endif
+
+// What Asio waits with, chosen the way boost/asio/detail/reactor.hpp chooses its reactor.
+#if defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+#define WEFT_ASIO_MECHANISM "io_uring"
+#elif defined(BOOST_ASIO_HAS_EPOLL)
+#define WEFT_ASIO_MECHANISM "epoll"
+#define WEFT_ASIO_EPOLL 1
+#include <sys/epoll.h>
+#elif defined(BOOST_ASIO_HAS_KQUEUE)
+#define WEFT_ASIO_MECHANISM "kqueue"
+#elif defined(BOOST_ASIO_HAS_DEV_POLL)
+#define WEFT_ASIO_MECHANISM "/dev/poll"
+#else
+#define WEFT_ASIO_MECHANISM "select"
+#endif
+
+namespace weft::asio {
+namespace {
+
+namespace net = boost::asio;
+
+constexpr const char* kMechanism = WEFT_ASIO_MECHANISM;
+
+// I/O objects bound to io_context's own executor type: no type-erased any_io_executor.
+using Executor = net::io_context::executor_type;
+using WorkGuard = net::executor_work_guard<Executor>;
+using SteadyTimer =
+    net::basic_waitable_timer<std::chrono::steady_clock,
+                              net::wait_traits<std::chrono::steady_clock>, Executor>;
+using Descriptor = net::posix::basic_stream_descriptor<Executor>;
+using SignalSet = net::basic_signal_set<Executor>;
+
+// weft's deadlines go to the timer unconverted.
+static_assert(std::is_same_v<SteadyTimer::time_point, TimePoint>);
+
+[[noreturn]] void throw_error(const boost::system::error_code& ec, const std::string& what) {
+  throw std::system_error(std::error_code(ec), absl::StrCat("weft: asio: ", what));
+}
+
+// An fd of the backend's own, closed on destruction.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) {
+      if (fd_ >= 0) close(fd_);
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+class AsioBackend final : public Backend {
+ public:
+  // Owns a fresh context if `adopted` is null; otherwise runs on the host's.
+  AsioBackend(LoopHooks& hooks, net::io_context* adopted)
+      : hooks_(hooks),
+        // Hint 1: one thread runs the context, so Asio can queue handlers posted from it
+        // without locking; other threads (wake()) still may post.
+        owned_context_(adopted == nullptr ? std::make_unique<net::io_context>(1) : nullptr),
+        context_(adopted == nullptr ? *owned_context_ : *adopted),
+        timer_(context_.get_executor()),
+        // A non-owning handle whose weak copies let queued handlers see that the backend is
+        // gone: on a host's context they can outlive it.
+        alive_(this, [](AsioBackend*) {}),
+        weak_(alive_) {
+    // An owned context never runs out of work, so it never stops and run_one() waits in the
+    // kernel when idle. A host's context only gets a guard while weft drives it (run_once).
+    if (owned_context_ != nullptr) owned_guard_.emplace(context_.get_executor());
+  }
+
+  ~AsioBackend() override {
+    // From here on, handlers of weft's that are still queued (in a host's context, or being
+    // destroyed with the owned one) do nothing; they hold nothing but a weak pointer.
+    alive_.reset();
+    timer_.cancel();
+    fds_.clear();      // releases each descriptor: weft's fds stay open
+    signals_.clear();  // cancels and unregisters
+    owned_guard_.reset();
+    // The members go in reverse order: the timer before the owned context, whose destruction
+    // destroys every handler still queued in it without running it.
+  }
+
+  net::io_context& context() { return context_; }
+
+  std::string description() const override {
+    std::string version = absl::StrCat(BOOST_VERSION / 100000, ".", BOOST_VERSION / 100 % 1000);
+    if (BOOST_VERSION % 100 != 0) absl::StrAppend(&version, ".", BOOST_VERSION % 100);
+    return absl::StrCat("Boost.Asio ", version, " (", kMechanism, ")");
+  }
+
+  // One native step: run_one() (which waits in the kernel only if nothing is queued) or
+  // poll_one(), then everything else that was ready, up to a marker the step's first handler
+  // posts. Handlers queued after the marker (a turn requested during this step, I/O found by a
+  // later reactor pass) wait for the next step, so a callback that keeps requesting turns or a
+  // watcher that never drains cannot keep run_once() from returning, and a stop() is seen
+  // after at most what was ready when the step began. Running all of that (not one handler)
+  // matters to hosts that step weft and then wait for what they can see (GuestReactor).
+  void run_once(bool may_block) override {
+    // An io_context that ran out of work (a host's, or one someone stopped) is stopped and
+    // returns at once until restarted.
+    if (context_.stopped()) context_.restart();
+    std::optional<WorkGuard> guard;
+    if (owned_context_ == nullptr) guard.emplace(context_.get_executor());
+    step_.id++;
+    step_.active = true;
+    step_.marker_posted = false;
+    step_.marker_ran = false;
+    struct EndStep {
+      Step& step;
+      ~EndStep() { step.active = false; }
+    } end_step{step_};
+    const std::size_t ran = may_block ? context_.run_one() : context_.poll_one();
+    if (ran == 0 || !step_.marker_posted) return;  // nothing, or a handler not of weft's
+    while (!step_.marker_ran && context_.poll_one() != 0) {
+    }
+  }
+
+  void request_turn() override {
+    if (turn_posted_) return;
+    turn_posted_ = true;
+    net::post(context_, guarded([](AsioBackend& self) {
+                self.begin_handler();
+                self.turn_posted_ = false;
+                self.hooks_.run_turn();
+              }));
+  }
+
+  void wake() override {
+    // One wake-up handler queued at a time: later calls ride along, because the handler clears
+    // the flag before the turn, which then sees whatever those callers queued before calling.
+    if (wake_posted_.exchange(true, std::memory_order_acq_rel)) return;
+    net::post(context_, guarded([](AsioBackend& self) {
+                self.begin_handler();
+                self.wake_posted_.exchange(false, std::memory_order_acq_rel);
+                self.hooks_.run_turn();
+              }));
+  }
+
+  void set_timer(TimePoint deadline) override {
+    // expires_at() cancels the pending wait; its handler, and that of a wait that completed
+    // but has not run yet, sees a stale generation and does nothing.
+    timer_.expires_at(deadline);
+    const std::uint64_t generation = timer_wait_ = next_generation_++;
+    timer_.async_wait(guarded([generation](AsioBackend& self, const boost::system::error_code& ec) {
+      self.begin_handler();
+      if (generation != self.timer_wait_ || ec == net::error::operation_aborted) return;
+      self.timer_wait_ = 0;
+      self.hooks_.timer_expired();
+    }));
+  }
+
+  void clear_timer() override {
+    timer_wait_ = 0;
+    timer_.cancel();
+  }
+
+  void set_fd_interest(int fd, IoEvents events) override {
+    auto it = fds_.find(fd);
+    if (events == IoEvents::kNone) {
+      if (it != fds_.end()) fds_.erase(it);  // ~FdWatch cancels the waits and releases the fd
+      return;
+    }
+    FdWatch* watch;
+    if (it == fds_.end()) {
+      auto fresh = make_fd_watch(fd);
+      watch = fresh.get();
+      fds_.emplace(fd, std::move(fresh));
+    } else {
+      watch = it->second.get();
+    }
+    const bool removed =
+        (static_cast<unsigned>(watch->interest) & ~static_cast<unsigned>(events)) != 0;
+    watch->interest = events;
+    if (removed) {
+      // Asio cancels a descriptor's waits all together; the direction that stays is re-armed
+      // below (re-arming loses nothing: a wait on a ready fd completes at once).
+      boost::system::error_code ignored;
+      watch->descriptor.cancel(ignored);
+      watch->read_wait = 0;
+      watch->write_wait = 0;
+    }
+    arm(fd, *watch);
+  }
+
+  void set_signal_interest(int signo, bool on) override {
+    auto it = signals_.find(signo);
+    if (!on) {
+      if (it != signals_.end()) signals_.erase(it);  // destroying the set cancels its wait
+      return;
+    }
+    if (it != signals_.end()) return;
+    auto watch = std::make_unique<SignalWatch>(context_);
+    boost::system::error_code ec;
+    watch->set.add(signo, ec);
+    if (ec) throw_error(ec, absl::StrCat("cannot watch signal ", signo));
+    SignalWatch& ref = *watch;
+    signals_.emplace(signo, std::move(watch));
+    arm_signal(signo, ref);
+  }
+
+ private:
+  // One watched fd. The descriptor is weft's duplicate, which the reactor closes itself.
+  struct FdWatch {
+    explicit FdWatch(net::io_context& context) : descriptor(context.get_executor()) {}
+    ~FdWatch() {
+      // release(), not close(): deregisters the fd and cancels its waits, leaves it open.
+      if (descriptor.is_open()) descriptor.release();
+    }
+    FdWatch(const FdWatch&) = delete;
+    FdWatch& operator=(const FdWatch&) = delete;
+
+    Descriptor descriptor;
+    IoEvents interest = IoEvents::kNone;
+    // Generation of the pending wait in each direction; 0: none pending.
+    std::uint64_t read_wait = 0;
+    std::uint64_t write_wait = 0;
+  };
+
+  struct SignalWatch {
+    explicit SignalWatch(net::io_context& context) : set(context.get_executor()) {}
+    SignalSet set;
+    std::uint64_t wait = 0;  // generation of the pending wait; 0: none
+  };
+
+  // The run_once() in progress, if any.
+  struct Step {
+    std::uint64_t id = 0;
+    bool active = false;
+    bool marker_posted = false;
+    bool marker_ran = false;
+  };
+
+  // A handler that calls `f(backend, args...)`, or does nothing once the backend is gone.
+  template <typename F>
+  struct Guarded {
+    std::weak_ptr<AsioBackend> weak;
+    F f;
+    template <typename... Args>
+    void operator()(Args&&... args) {
+      if (std::shared_ptr<AsioBackend> self = weak.lock()) f(*self, std::forward<Args>(args)...);
+    }
+  };
+  template <typename F>
+  Guarded<F> guarded(F f) const {
+    return Guarded<F>{weak_, std::move(f)};
+  }
+
+  // Called first by every handler of weft's: the first of a step posts the marker that ends
+  // it. Posting from inside a handler puts the marker before anything the handler queues, and
+  // lets Asio recycle its memory.
+  void begin_handler() {
+    if (!step_.active || step_.marker_posted) return;
+    step_.marker_posted = true;
+    net::post(context_, guarded([id = step_.id](AsioBackend& self) {
+                if (self.step_.active && self.step_.id == id) self.step_.marker_ran = true;
+              }));
+  }
+
+  std::unique_ptr<FdWatch> make_fd_watch(int fd) {
+    check_pollable(fd);
+    auto watch = std::make_unique<FdWatch>(context_);
+    boost::system::error_code ec;
+    watch->descriptor.assign(fd, ec);
+    if (ec) throw_error(ec, absl::StrCat("cannot watch fd ", fd));
+    // Asio switches a descriptor to non-blocking mode before its first wait, unless it has
+    // recorded that it did so already; O_NONBLOCK belongs to the open file, which weft's
+    // duplicate shares with the caller's fd. Let Asio do it now, then put the flags back:
+    // Asio will not touch them again.
+    const int flags = fcntl(fd, F_GETFL);
+    watch->descriptor.native_non_blocking(true, ec);
+    if (flags >= 0) fcntl(fd, F_SETFL, flags);
+    if (ec) throw_error(ec, absl::StrCat("cannot watch fd ", fd));
+    return watch;
+  }
+
+  // Asio's epoll reactor accepts an fd that epoll refuses (a regular file, /dev/null) and only
+  // fails its waits later, asynchronously; ask epoll directly so that watching it throws.
+  void check_pollable([[maybe_unused]] int fd) {
+#if defined(WEFT_ASIO_EPOLL)
+    if (probe_.get() < 0) {
+      probe_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
+      if (probe_.get() < 0) {
+        throw std::system_error(errno, std::generic_category(), "weft: asio: epoll_create1");
+      }
+    }
+    epoll_event event{};
+    if (epoll_ctl(probe_.get(), EPOLL_CTL_ADD, fd, &event) != 0) {
+      throw std::system_error(errno, std::generic_category(),
+                              absl::StrCat("weft: asio: cannot watch fd ", fd));
+    }
+    epoll_ctl(probe_.get(), EPOLL_CTL_DEL, fd, &event);
+#endif
+  }
+
+  // Starts a wait in each direction of interest that has none pending.
+  void arm(int fd, FdWatch& watch) {
+    if (any(watch.interest & IoEvents::kReadable) && watch.read_wait == 0) {
+      start_fd_wait(fd, watch, IoEvents::kReadable);
+    }
+    if (any(watch.interest & IoEvents::kWritable) && watch.write_wait == 0) {
+      start_fd_wait(fd, watch, IoEvents::kWritable);
+    }
+  }
+
+  void start_fd_wait(int fd, FdWatch& watch, IoEvents direction) {
+    const bool read = direction == IoEvents::kReadable;
+    const std::uint64_t generation = next_generation_++;
+    (read ? watch.read_wait : watch.write_wait) = generation;
+    watch.descriptor.async_wait(
+        read ? Descriptor::wait_read : Descriptor::wait_write,
+        guarded(
+            [fd, generation, direction](AsioBackend& self, const boost::system::error_code& ec) {
+              self.on_fd_wait(fd, generation, direction, ec);
+            }));
+  }
+
+  void on_fd_wait(int fd, std::uint64_t generation, IoEvents direction,
+                  const boost::system::error_code& ec) {
+    begin_handler();
+    auto it = fds_.find(fd);
+    if (it == fds_.end()) return;  // interest removed: the fd was released
+    FdWatch& watch = *it->second;
+    std::uint64_t& pending = direction == IoEvents::kReadable ? watch.read_wait : watch.write_wait;
+    if (pending != generation) return;  // cancelled or superseded since
+    pending = 0;
+    if (ec == net::error::operation_aborted) return;
+    // Any other error is reported as readiness: the watcher's own I/O call will say what it is.
+    hooks_.fd_ready(fd, direction);
+    // The watcher may have changed the interest or dropped the fd. Asio re-registers the fd
+    // for each wait, and the kernel then reports it again if it is still ready: weft's watchers
+    // see level-triggered readiness.
+    auto again = fds_.find(fd);
+    if (again != fds_.end()) arm(fd, *again->second);
+  }
+
+  void arm_signal(int signo, SignalWatch& watch) {
+    const std::uint64_t generation = watch.wait = next_generation_++;
+    watch.set.async_wait(
+        guarded([signo, generation](AsioBackend& self, const boost::system::error_code& ec, int) {
+          self.on_signal(signo, generation, ec);
+        }));
+  }
+
+  void on_signal(int signo, std::uint64_t generation, const boost::system::error_code& ec) {
+    begin_handler();
+    auto it = signals_.find(signo);
+    if (it == signals_.end() || it->second->wait != generation) return;
+    it->second->wait = 0;
+    if (ec) return;
+    hooks_.signal_raised(signo);
+    // Signals that arrive before the next wait starts are counted by Asio, not lost.
+    auto again = signals_.find(signo);
+    if (again != signals_.end() && again->second->wait == 0) arm_signal(signo, *again->second);
+  }
+
+  LoopHooks& hooks_;
+  std::unique_ptr<net::io_context> owned_context_;  // null on a host's context
+  net::io_context& context_;
+  std::optional<WorkGuard> owned_guard_;
+  SteadyTimer timer_;
+  std::uint64_t timer_wait_ = 0;  // generation of the pending timer wait; 0: none
+  absl::flat_hash_map<int, std::unique_ptr<FdWatch>> fds_;
+  absl::flat_hash_map<int, std::unique_ptr<SignalWatch>> signals_;
+  std::uint64_t next_generation_ = 1;
+  bool turn_posted_ = false;
+  std::atomic<bool> wake_posted_{false};
+  Step step_;
+  UniqueFd probe_;  // an epoll instance for check_pollable(), made on first use
+  std::shared_ptr<AsioBackend> alive_;
+  const std::weak_ptr<AsioBackend> weak_;
+};
+
+const BackendRegistration kRegistration(BackendInfo{
+    .name = "asio",
+    .mechanism = kMechanism,
+    .preference = 30,
+    .factory = [](LoopHooks& hooks) -> std::unique_ptr<Backend> {
+      return std::make_unique<AsioBackend>(hooks, nullptr);
+    },
+});
+
+}  // namespace
+
+net::io_context& native_context(Reactor& reactor) {
+  auto* backend = dynamic_cast<AsioBackend*>(&reactor.backend());
+  if (backend == nullptr) {
+    throw UsageError(absl::StrCat("weft::asio::native_context: reactor '", reactor.name(),
+                                  "' does not run on Asio"));
+  }
+  return backend->context();
+}
+
+std::unique_ptr<Reactor> adopt(net::io_context& context) {
+  return std::make_unique<Reactor>("asio", [&context](LoopHooks& hooks) {
+    return std::make_unique<AsioBackend>(hooks, &context);
+  });
+}
+
+}  // namespace weft::asio

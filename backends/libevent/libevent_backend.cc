@@ -1,0 +1,463 @@
+#include "backends/libevent/libevent_backend.h"
+
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "core/backend.h"
+#include "core/backend_registry.h"
+#include "core/errors.h"
+
+namespace weft::libevent {
+namespace {
+
+// Cross-thread event_add() and the wake-up of a loop blocked in the kernel need libevent's
+// locking, which applies only to bases made after this call; do it before any static object
+// below (or any code in main) makes one.
+[[maybe_unused]] const bool kThreadsEnabled = [] {
+  if (evthread_use_pthreads() != 0) {
+    throw std::runtime_error("weft: libevent: evthread_use_pthreads failed");
+  }
+  return true;
+}();
+
+// ---- RAII for libevent's and the kernel's handles ----
+
+struct EventDeleter {
+  void operator()(event* e) const { event_free(e); }  // deletes it from its base first
+};
+using EventPtr = std::unique_ptr<event, EventDeleter>;
+
+struct BaseDeleter {
+  void operator()(event_base* b) const { event_base_free(b); }
+};
+using BasePtr = std::unique_ptr<event_base, BaseDeleter>;
+
+struct ConfigDeleter {
+  void operator()(event_config* c) const { event_config_free(c); }
+};
+using ConfigPtr = std::unique_ptr<event_config, ConfigDeleter>;
+
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  ~UniqueFd() { reset(); }
+  int get() const { return fd_; }
+  void reset() {
+    if (fd_ >= 0) close(std::exchange(fd_, -1));
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+[[noreturn]] void throw_errno(int error, const std::string& what) {
+  throw std::system_error(error != 0 ? error : EINVAL, std::generic_category(),
+                          absl::StrCat("weft: libevent: ", what));
+}
+
+EventPtr new_event(event_base* base, evutil_socket_t fd, short what, event_callback_fn callback,
+                   void* arg) {
+  EventPtr ev(event_new(base, fd, what, callback, arg));
+  if (ev == nullptr) throw std::bad_alloc();
+  return ev;
+}
+
+// ---- Process-wide signal fan-out ----
+//
+// libevent gives a signal to one event_base at a time (the last one to add a signal event), but
+// every weft reactor watching a signal must get it. So weft installs its own handler, once per
+// signal number, which writes the number to a pipe per watching backend.
+
+constexpr int kSignalLimit = NSIG;   // signal numbers are 1 .. NSIG-1, and fit in a byte
+constexpr int kSlotsPerSignal = 64;  // reactors watching one signal at once
+
+// Each watching backend's pipe, as write fd + 1 (0: free slot). Zero-initialized static
+// storage, so valid before any constructor runs. Read by the handler; changed under
+// FanOut::mu.
+std::atomic<int> g_signal_targets[kSignalLimit][kSlotsPerSignal];
+// Handlers currently between reading a target and writing to it, on any thread: a pipe is
+// closed only when this is zero after its targets were cleared.
+std::atomic<int> g_handlers_running{0};
+
+void forward_signal(int signo) {
+  const int saved_errno = errno;
+  g_handlers_running.fetch_add(1);
+  if (signo > 0 && signo < kSignalLimit) {
+    const auto byte = static_cast<unsigned char>(signo);
+    for (std::atomic<int>& target : g_signal_targets[signo]) {
+      const int fd = target.load() - 1;
+      if (fd >= 0) {
+        // Non-blocking: a full pipe drops the signal, as the kernel merges pending signals.
+        [[maybe_unused]] ssize_t n = write(fd, &byte, 1);
+      }
+    }
+  }
+  g_handlers_running.fetch_sub(1);
+  errno = saved_errno;
+}
+
+struct FanOut {
+  std::mutex mu;
+  int watchers[kSignalLimit] = {};               // guarded by mu
+  struct sigaction previous[kSignalLimit] = {};  // guarded by mu: restored by the last watcher
+};
+
+FanOut& fan_out() {
+  static FanOut* const instance = new FanOut;  // never destroyed: reactors may die during exit
+  return *instance;
+}
+
+// Sends `signo` to `write_fd` from now on; returns the slot to pass to remove_signal_target().
+int add_signal_target(int signo, int write_fd) {
+  FanOut& f = fan_out();
+  std::lock_guard lock(f.mu);
+  int slot = 0;
+  while (slot < kSlotsPerSignal && g_signal_targets[signo][slot].load() != 0) ++slot;
+  if (slot == kSlotsPerSignal) {
+    throw_errno(ENOSPC,
+                absl::StrCat("more than ", kSlotsPerSignal, " reactors watch signal ", signo));
+  }
+  g_signal_targets[signo][slot].store(write_fd + 1);
+  if (f.watchers[signo] == 0) {
+    struct sigaction action {};
+    action.sa_handler = forward_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    if (sigaction(signo, &action, &f.previous[signo]) != 0) {
+      const int error = errno;
+      g_signal_targets[signo][slot].store(0);
+      throw_errno(error, absl::StrCat("cannot watch signal ", signo));
+    }
+  }
+  ++f.watchers[signo];
+  return slot;
+}
+
+void remove_signal_target(int signo, int slot) {
+  FanOut& f = fan_out();
+  std::lock_guard lock(f.mu);
+  g_signal_targets[signo][slot].store(0);
+  if (--f.watchers[signo] == 0) sigaction(signo, &f.previous[signo], nullptr);
+}
+
+// After its targets are cleared, a handler that read one of them earlier may still be about to
+// write to it; wait for such handlers (they never block) before closing the pipe.
+void wait_for_signal_handlers() {
+  while (g_handlers_running.load() != 0) sched_yield();
+}
+
+// ---- The backend ----
+
+class LibeventBackend final : public Backend {
+ public:
+  // Owns `owned` if it is set; otherwise runs on the host's `base`.
+  LibeventBackend(LoopHooks& hooks, BasePtr owned, event_base* base)
+      : hooks_(hooks), owned_base_(std::move(owned)), base_(base) {
+    turn_ = new_event(base_, -1, 0, &LibeventBackend::on_turn, this);
+    timer_ = new_event(base_, -1, 0, &LibeventBackend::on_timer, this);
+  }
+
+  ~LibeventBackend() override {
+    for (const auto& [signo, slot] : signal_slots_) remove_signal_target(signo, slot);
+    signal_slots_.clear();
+    close_signal_pipe();
+    // The members free the remaining events, then (owned only) the base.
+  }
+
+  event_base* base() const { return base_; }
+
+  std::string description() const override {
+    return absl::StrCat("libevent ", event_get_version(), " (", event_base_get_method(base_), ")");
+  }
+
+  void run_once(bool may_block) override {
+    // EVLOOP_ONCE returns once callbacks of non-internal events ran, so the kernel is waited on
+    // at most once before delivering (a pending turn is a due timer: that poll does not block).
+    // Without EVLOOP_NO_EXIT_ON_EMPTY, a base with no events would return at once, and an idle
+    // run() would spin instead of sleeping until a wake().
+    const int flags =
+        may_block ? EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY : EVLOOP_ONCE | EVLOOP_NONBLOCK;
+    if (event_base_loop(base_, flags) < 0) {
+      throw std::runtime_error(
+          "weft: libevent: event_base_loop failed (is the base's loop already running?)");
+    }
+  }
+
+  // A turn is a zero-timeout timer, not event_active(): libevent runs an event activated from a
+  // callback in the same pass over the active queue, so a turn that requests the next turn (a
+  // self-requeuing call_soon) would loop there forever and starve the poll, timers and fds. A
+  // due timer is activated only after the next poll, which it keeps from blocking.
+  void request_turn() override { schedule_turn(); }
+
+  // event_add() is thread-safe (evthread_use_pthreads) and wakes a loop blocked in another
+  // thread's poll when it makes the earliest timeout earlier. A pending timer survives the start
+  // of event_base_loop(), unlike event_base_loopbreak()'s flag, so a wake-up is never lost.
+  void wake() override { schedule_turn(); }
+
+  void set_timer(TimePoint deadline) override {
+    // libevent adds the timeout to its cached clock, which during callbacks is the time the poll
+    // returned; refresh it after reading ours so the timer is not early by the callbacks' time.
+    // An owned base reads CLOCK_MONOTONIC like steady_clock (EVENT_BASE_FLAG_PRECISE_TIMER), so
+    // it never fires early; an adopted base may use the coarse clock, and the reactor re-arms.
+    const TimePoint now = Clock::now();
+    event_base_update_cache_time(base_);
+    const auto us =
+        std::chrono::ceil<std::chrono::microseconds>(std::max(Duration::zero(), deadline - now))
+            .count();
+    const timeval timeout{.tv_sec = static_cast<time_t>(us / 1'000'000),
+                          .tv_usec = static_cast<suseconds_t>(us % 1'000'000)};
+    event_add(timer_.get(), &timeout);  // cannot fail for a timer on our own base
+  }
+
+  void clear_timer() override { event_del(timer_.get()); }
+
+  void set_fd_interest(int fd, IoEvents events) override {
+    FdEvents& entry = fds_[fd];
+    try {
+      update_fd_event(entry.reader, fd, EV_READ, any(events & IoEvents::kReadable),
+                      &LibeventBackend::on_readable);
+      update_fd_event(entry.writer, fd, EV_WRITE, any(events & IoEvents::kWritable),
+                      &LibeventBackend::on_writable);
+    } catch (...) {
+      if (entry.reader == nullptr && entry.writer == nullptr) fds_.erase(fd);
+      throw;
+    }
+    if (entry.reader == nullptr && entry.writer == nullptr) fds_.erase(fd);
+  }
+
+  void set_signal_interest(int signo, bool on) override {
+    auto it = signal_slots_.find(signo);
+    if (!on) {
+      if (it == signal_slots_.end()) return;
+      remove_signal_target(signo, it->second);
+      signal_slots_.erase(it);
+      if (signal_slots_.empty()) close_signal_pipe();
+      return;
+    }
+    if (it != signal_slots_.end()) return;
+    if (signo <= 0 || signo >= kSignalLimit) {
+      throw_errno(EINVAL, absl::StrCat("cannot watch signal ", signo));
+    }
+    const bool fresh_pipe = signal_pipe_ == nullptr;
+    if (fresh_pipe) open_signal_pipe();
+    try {
+      signal_slots_.emplace(signo, add_signal_target(signo, signal_pipe_->write.get()));
+    } catch (...) {
+      if (fresh_pipe) close_signal_pipe();
+      throw;
+    }
+  }
+
+  // Only the signal pipe: libevent's own poll descriptor (epoll's, when there is one) is not
+  // exposed, and poll/select have none.
+  WaitFd wait_fd() const override {
+    return WaitFd{.fd = signal_pipe_ != nullptr ? signal_pipe_->read.get() : -1, .complete = false};
+  }
+
+ private:
+  struct FdEvents {
+    EventPtr reader;
+    EventPtr writer;
+  };
+  struct SignalPipe {
+    UniqueFd read;
+    UniqueFd write;
+    EventPtr event;
+  };
+
+  void schedule_turn() {
+    // A turn already pending, or due and about to run, serves this request too.
+    if (event_pending(turn_.get(), EV_TIMEOUT, nullptr) != 0) return;
+    static constexpr timeval kNow{};
+    event_add(turn_.get(), &kNow);  // cannot fail for a timer on our own base
+  }
+
+  void update_fd_event(EventPtr& slot, int fd, short what, bool wanted,
+                       event_callback_fn callback) {
+    if (!wanted) {
+      slot.reset();  // event_free deletes it, even from inside its own callback
+      return;
+    }
+    if (slot != nullptr) return;
+    EventPtr ev = new_event(base_, fd, static_cast<short>(what | EV_PERSIST), callback, this);
+    errno = 0;
+    if (event_add(ev.get(), nullptr) != 0) {
+      // e.g. epoll refuses regular files (EPERM); libevent also logs its own warning.
+      throw_errno(errno, absl::StrCat("cannot watch fd ", fd));
+    }
+    slot = std::move(ev);
+  }
+
+  void open_signal_pipe() {
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) throw_errno(errno, "signal pipe");
+    auto pipe = std::make_unique<SignalPipe>();
+    pipe->read = UniqueFd(fds[0]);
+    pipe->write = UniqueFd(fds[1]);
+    pipe->event = new_event(base_, pipe->read.get(), EV_READ | EV_PERSIST,
+                            &LibeventBackend::on_signal_pipe, this);
+    if (event_add(pipe->event.get(), nullptr) != 0) throw_errno(errno, "signal pipe");
+    signal_pipe_ = std::move(pipe);
+  }
+
+  void close_signal_pipe() {
+    if (signal_pipe_ == nullptr) return;
+    wait_for_signal_handlers();
+    signal_pipe_.reset();
+  }
+
+  static void on_turn(evutil_socket_t, short, void* arg) {
+    static_cast<LibeventBackend*>(arg)->hooks_.run_turn();
+  }
+
+  static void on_timer(evutil_socket_t, short, void* arg) {
+    static_cast<LibeventBackend*>(arg)->hooks_.timer_expired();
+  }
+
+  static void on_readable(evutil_socket_t fd, short, void* arg) {
+    static_cast<LibeventBackend*>(arg)->hooks_.fd_ready(fd, IoEvents::kReadable);
+  }
+
+  static void on_writable(evutil_socket_t fd, short, void* arg) {
+    static_cast<LibeventBackend*>(arg)->hooks_.fd_ready(fd, IoEvents::kWritable);
+  }
+
+  static void on_signal_pipe(evutil_socket_t fd, short, void* arg) {
+    auto* self = static_cast<LibeventBackend*>(arg);
+    // Read once per callback (the event is level-triggered: the rest comes next iteration), and
+    // before delivering: a watcher may stop the last signal and so close this pipe.
+    unsigned char received[256];
+    const ssize_t n = read(fd, received, sizeof received);
+    for (ssize_t i = 0; i < n; ++i) {
+      if (self->signal_slots_.contains(received[i])) self->hooks_.signal_raised(received[i]);
+    }
+  }
+
+  LoopHooks& hooks_;
+  BasePtr owned_base_;  // null for an adopted base; declared first, so freed last
+  event_base* const base_;
+  EventPtr turn_;   // zero-timeout timer: a requested turn or a wake-up
+  EventPtr timer_;  // weft's earliest deadline
+  absl::flat_hash_map<int, FdEvents> fds_;
+  std::unique_ptr<SignalPipe> signal_pipe_;     // while any signal is watched
+  absl::flat_hash_map<int, int> signal_slots_;  // signal number -> slot in the fan-out
+};
+
+// The base configuration: `method` null for libevent's own choice, else only that method.
+ConfigPtr make_config(const char* method) {
+  ConfigPtr config(event_config_new());
+  if (config == nullptr) throw std::bad_alloc();
+  // CLOCK_MONOTONIC (steady_clock's clock), not the coarse clock libevent prefers: timers must
+  // not fire early (and on epoll, a timerfd gives them microsecond resolution).
+  event_config_set_flag(config.get(), EVENT_BASE_FLAG_PRECISE_TIMER);
+  if (method != nullptr) {
+    // The name asks for one method: the EVENT_NO<METHOD> variables must not override it.
+    event_config_set_flag(config.get(), EVENT_BASE_FLAG_IGNORE_ENV);
+    for (const char** m = event_get_supported_methods(); *m != nullptr; ++m) {
+      if (std::strcmp(*m, method) != 0) event_config_avoid_method(config.get(), *m);
+    }
+  }
+  return config;
+}
+
+BasePtr make_base(const char* method) {
+  ConfigPtr config = make_config(method);
+  BasePtr base(event_base_new_with_config(config.get()));
+  if (base == nullptr) {
+    throw std::runtime_error(absl::StrCat("weft: libevent: cannot make an event_base",
+                                          method != nullptr ? " with method " : "",
+                                          method != nullptr ? method : ""));
+  }
+  if (method != nullptr && std::strcmp(event_base_get_method(base.get()), method) != 0) {
+    throw std::runtime_error(absl::StrCat("weft: libevent: asked for method ", method, ", got ",
+                                          event_base_get_method(base.get())));
+  }
+  return base;
+}
+
+std::function<std::unique_ptr<Backend>(LoopHooks&)> factory_for(std::string method) {
+  return [method = std::move(method)](LoopHooks& hooks) -> std::unique_ptr<Backend> {
+    BasePtr base = make_base(method.empty() ? nullptr : method.c_str());
+    event_base* raw = base.get();
+    return std::make_unique<LibeventBackend>(hooks, std::move(base), raw);
+  };
+}
+
+// Registers "libevent" and one "libevent:<method>" per method libevent supports here.
+struct Registrations {
+  Registrations() {
+    const char** methods = event_get_supported_methods();
+    // libevent's default is decided when a base is made (the environment can change it).
+    std::string default_method = methods[0] != nullptr ? methods[0] : "unknown";
+    if (BasePtr probe(event_base_new_with_config(make_config(nullptr).get())); probe != nullptr) {
+      default_method = event_base_get_method(probe.get());
+    }
+    register_backend(BackendInfo{
+        .name = "libevent",
+        .mechanism = default_method,
+        .preference = 20,
+        .factory = factory_for(""),
+    });
+    for (const char** m = methods; *m != nullptr; ++m) {
+      const std::string method = *m;
+      // Variants such as "epoll (with changelist)" are flags on a method, not methods.
+      if (method.find_first_of(" (") != std::string::npos) continue;
+      register_backend(BackendInfo{
+          .name = absl::StrCat("libevent:", method),
+          .mechanism = method,
+          .preference = 21,
+          .factory = factory_for(method),
+      });
+    }
+  }
+};
+
+const Registrations kRegistrations;
+
+}  // namespace
+
+event_base* native_base(Reactor& reactor) {
+  auto* backend = dynamic_cast<LibeventBackend*>(&reactor.backend());
+  if (backend == nullptr) {
+    throw UsageError(absl::StrCat("weft::libevent::native_base: reactor '", reactor.name(),
+                                  "' does not run on libevent"));
+  }
+  return backend->base();
+}
+
+std::unique_ptr<Reactor> adopt(event_base* base) {
+  if (base == nullptr) throw std::invalid_argument("weft::libevent::adopt: null event_base");
+  return std::make_unique<Reactor>("libevent", [base](LoopHooks& hooks) {
+    return std::make_unique<LibeventBackend>(hooks, nullptr, base);
+  });
+}
+
+}  // namespace weft::libevent

@@ -1,0 +1,46 @@
+// The libevent backend: a weft Reactor on a libevent 2.1 event_base (registered as "libevent",
+// libevent's own choice of method, and as "libevent:<method>" for each method this machine
+// supports: "libevent:epoll", "libevent:poll", "libevent:select", ...).
+//
+// Maps: turns and cross-thread wake-ups to one zero-timeout timer event (so a turn always runs
+// in the next iteration, after a poll that does not block), weft's timer heap to one timer
+// event, fd interest to one persistent read and/or write event per fd, and signals to a
+// process-wide sigaction fan-out that writes each signal to a pipe per watching reactor, read by
+// a normal read event (libevent itself hands a signal to one event_base only). See
+// docs/backends/libevent.md.
+//
+// Adoption: adopt(base) puts a reactor on an event_base the host application created, owns and
+// runs with its own event_base_dispatch()/event_base_loop(); weft's callbacks and tasks then run
+// inside it. An idle weft reactor adds no event to the base, so it does not keep the host's
+// event_base_dispatch() running; pending weft timers, turns and watchers do, like any event.
+//
+// Threading: as Reactor. This file enables libevent's pthreads locking (evthread_use_pthreads)
+// at static initialization: a base the host adopts must be made after that (i.e. from main) and
+// without EVENT_BASE_FLAG_NOLOCK, or call_from_thread() and stop() from other threads are not
+// safe. native_base() is loop-thread only, and what you do with the base must follow libevent's
+// rules.
+#ifndef WEFT_BACKENDS_LIBEVENT_LIBEVENT_BACKEND_H_
+#define WEFT_BACKENDS_LIBEVENT_LIBEVENT_BACKEND_H_
+
+#include <event2/event.h>
+
+#include <memory>
+
+#include "core/reactor.h"
+
+namespace weft::libevent {
+
+// The event_base under a reactor made on a libevent backend, for events of your own (free them
+// before the reactor is destroyed: an owned base is freed with it). Throws UsageError if
+// `reactor` runs on another backend.
+event_base* native_base(Reactor& reactor);
+
+// A reactor (named "libevent") on `base`, which the host created, runs and eventually frees;
+// `base` must outlive the reactor. Destroying the reactor deletes and frees every event weft
+// added to the base and leaves it usable. Reactor::run() and run_once() still work: they run
+// the host's base on the calling thread. Host thread.
+std::unique_ptr<Reactor> adopt(event_base* base);
+
+}  // namespace weft::libevent
+
+#endif  // WEFT_BACKENDS_LIBEVENT_LIBEVENT_BACKEND_H_

@@ -1,0 +1,127 @@
+// A host that runs its own Boost.Asio io_context, with a weft reactor adopted onto it.
+#include "backends/asio/asio_backend.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/backend_registry.h"
+#include "core/deferred.h"
+#include "core/errors.h"
+#include "core/fd_wait.h"
+#include "core/sleep.h"
+#include "core/spawn.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace weft {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The host's own repeating timer.
+struct HostTicker {
+  explicit HostTicker(boost::asio::io_context& context) : timer(context) {}
+  void start() {
+    timer.expires_after(5ms);
+    timer.async_wait([this](boost::system::error_code error) {
+      if (error || stopped) return;
+      ticks.push_back(Clock::now());
+      start();
+    });
+  }
+  boost::asio::steady_timer timer;
+  std::vector<TimePoint> ticks;
+  bool stopped = false;
+};
+
+TEST(AsioAdopt, WeftWorkCompletesInsideTheHostsLoopAndTheHostKeepsItsCadence) {
+  boost::asio::io_context context;
+  HostTicker ticker(context);
+  ticker.start();
+
+  std::unique_ptr<Reactor> reactor = asio::adopt(context);
+  EXPECT_EQ(&asio::native_context(*reactor), &context);
+  const std::thread::id host = std::this_thread::get_id();
+  std::atomic<bool> off_thread{false};
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  std::vector<std::string> done;
+  auto work = [&]() -> Task<void> {
+    co_await sleep(30ms);
+    done.push_back("sleep");
+    co_await wait_readable(fds[0]);
+    char c;
+    EXPECT_EQ(read(fds[0], &c, 1), 1);
+    done.push_back("fd");
+  };
+  Deferred<void> finished = spawn(*reactor, work());
+  finished.add_done([&] {
+    ticker.stopped = true;
+    ticker.timer.cancel();
+  });
+  std::thread other([&] {
+    std::this_thread::sleep_for(10ms);
+    reactor->call_from_thread([&] {
+      if (std::this_thread::get_id() != host) off_thread = true;
+      done.push_back("cross-thread");
+    });
+    std::this_thread::sleep_for(30ms);
+    EXPECT_EQ(write(fds[1], "x", 1), 1);
+  });
+  const TimePoint start = Clock::now();
+  context.run();  // the host's own loop; returns when the host and weft have nothing left
+  const Duration elapsed = Clock::now() - start;
+  other.join();
+  EXPECT_TRUE(finished.called());
+  EXPECT_THAT(done, ::testing::ElementsAre("cross-thread", "sleep", "fd"));
+  EXPECT_FALSE(off_thread);
+  EXPECT_GE(static_cast<int>(ticker.ticks.size()), static_cast<int>(elapsed / 5ms) / 2);
+
+  // Destroying the reactor leaves the context usable, with nothing of weft's that runs.
+  reactor.reset();
+  context.restart();
+  bool host_ran = false;
+  boost::asio::post(context, [&] { host_ran = true; });
+  context.run();
+  EXPECT_TRUE(host_ran);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST(AsioAdopt, AnIdleAdoptedReactorDoesNotKeepTheHostsLoopAlive) {
+  boost::asio::io_context context;
+  std::unique_ptr<Reactor> reactor = asio::adopt(context);
+  bool ran = false;
+  reactor->call_soon([&] { ran = true; });
+  context.run();  // returns once weft has nothing left to do
+  EXPECT_TRUE(ran);
+}
+
+TEST(AsioAdopt, RunDrivesTheHostsLoopToo) {
+  boost::asio::io_context context;
+  std::unique_ptr<Reactor> reactor = asio::adopt(context);
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(20ms);
+    reactor->stop();
+  });
+  reactor->run();
+  stopper.join();
+}
+
+TEST(AsioAdopt, NativeContextOfAnotherBackendIsAUsageError) {
+  for (const BackendInfo& info : available_backends()) {
+    if (info.name == "asio") continue;
+    std::unique_ptr<Reactor> other = make_reactor(info.name);
+    EXPECT_THROW(asio::native_context(*other), UsageError);
+  }
+}
+
+}  // namespace
+}  // namespace weft

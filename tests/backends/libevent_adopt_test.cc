@@ -1,0 +1,124 @@
+// A host that runs its own libevent event_base, with a weft reactor adopted onto it.
+#include "backends/libevent/libevent_backend.h"
+
+#include <event2/event.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/backend_registry.h"
+#include "core/deferred.h"
+#include "core/errors.h"
+#include "core/fd_wait.h"
+#include "core/sleep.h"
+#include "core/spawn.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace weft {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct HostTicker {
+  event* timer = nullptr;
+  std::vector<TimePoint> ticks;
+};
+
+TEST(LibeventAdopt, WeftWorkCompletesInsideTheHostsLoopAndTheHostKeepsItsCadence) {
+  event_base* base = event_base_new();
+  ASSERT_NE(base, nullptr);
+  HostTicker ticker;
+  ticker.timer = event_new(
+      base, -1, EV_PERSIST,
+      [](evutil_socket_t, short, void* arg) {
+        static_cast<HostTicker*>(arg)->ticks.push_back(Clock::now());
+      },
+      &ticker);
+  const timeval every_5ms{0, 5000};
+  event_add(ticker.timer, &every_5ms);
+
+  std::unique_ptr<Reactor> reactor = libevent::adopt(base);
+  EXPECT_EQ(libevent::native_base(*reactor), base);
+  const std::thread::id host = std::this_thread::get_id();
+  std::atomic<bool> off_thread{false};
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  std::vector<std::string> done;
+  auto work = [&]() -> Task<void> {
+    co_await sleep(30ms);
+    done.push_back("sleep");
+    co_await wait_readable(fds[0]);
+    char c;
+    EXPECT_EQ(read(fds[0], &c, 1), 1);
+    done.push_back("fd");
+  };
+  Deferred<void> finished = spawn(*reactor, work());
+  finished.add_done([&] { event_base_loopbreak(base); });
+  std::thread other([&] {
+    std::this_thread::sleep_for(10ms);
+    reactor->call_from_thread([&] {
+      if (std::this_thread::get_id() != host) off_thread = true;
+      done.push_back("cross-thread");
+    });
+    std::this_thread::sleep_for(30ms);
+    EXPECT_EQ(write(fds[1], "x", 1), 1);
+  });
+  const TimePoint start = Clock::now();
+  event_base_dispatch(base);  // the host's own loop; weft runs inside it
+  const Duration elapsed = Clock::now() - start;
+  other.join();
+  EXPECT_TRUE(finished.called());
+  EXPECT_THAT(done, ::testing::ElementsAre("cross-thread", "sleep", "fd"));
+  EXPECT_FALSE(off_thread);
+  EXPECT_GE(static_cast<int>(ticker.ticks.size()), static_cast<int>(elapsed / 5ms) / 2);
+
+  // Destroying the reactor leaves the base usable and holding only the host's event.
+  reactor.reset();
+  EXPECT_EQ(event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED), 1);
+  event_del(ticker.timer);
+  event_free(ticker.timer);
+  EXPECT_EQ(event_base_dispatch(base), 1) << "no events left: dispatch returns at once";
+  event_base_free(base);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST(LibeventAdopt, AnIdleAdoptedReactorDoesNotKeepTheHostsLoopAlive) {
+  event_base* base = event_base_new();
+  std::unique_ptr<Reactor> reactor = libevent::adopt(base);
+  bool ran = false;
+  reactor->call_soon([&] { ran = true; });
+  event_base_dispatch(base);  // returns once weft has nothing left to do
+  EXPECT_TRUE(ran);
+  reactor.reset();
+  event_base_free(base);
+}
+
+TEST(LibeventAdopt, RunDrivesTheHostsLoopToo) {
+  event_base* base = event_base_new();
+  std::unique_ptr<Reactor> reactor = libevent::adopt(base);
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(20ms);
+    reactor->stop();
+  });
+  reactor->run();
+  stopper.join();
+  reactor.reset();
+  event_base_free(base);
+}
+
+TEST(LibeventAdopt, NativeBaseOfAnotherBackendIsAUsageError) {
+  for (const BackendInfo& info : available_backends()) {
+    if (info.name.starts_with("libevent")) continue;
+    std::unique_ptr<Reactor> other = make_reactor(info.name);
+    EXPECT_THROW(libevent::native_base(*other), UsageError);
+  }
+}
+
+}  // namespace
+}  // namespace weft
