@@ -21,12 +21,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
+#include "tests/testing/host_loop.h"
 
 namespace weft {
 namespace {
 
 using namespace std::chrono_literals;
-using Param = std::tuple<std::string, GuestReactor::Wait>;
+using Param = testing::GuestParam;
 
 class GlibHostTest : public ::testing::TestWithParam<Param> {};
 
@@ -131,20 +132,8 @@ TEST_P(GlibHostTest, GlibAndWeftBothMakeProgressInterleavedOnTheGlibThread) {
   close(fds[1]);
 }
 
-std::string name(const ::testing::TestParamInfo<Param>& info) {
-  std::string name = std::get<0>(info.param) +
-                     (std::get<1>(info.param) == GuestReactor::Wait::kAuto ? "_auto" : "_helper");
-  for (char& c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-  }
-  return name;
-}
-
-INSTANTIATE_TEST_SUITE_P(AllBackends, GlibHostTest,
-                         ::testing::Combine(::testing::ValuesIn(testing::backend_names()),
-                                            ::testing::Values(GuestReactor::Wait::kAuto,
-                                                              GuestReactor::Wait::kHelperThread)),
-                         name);
+INSTANTIATE_TEST_SUITE_P(AllBackends, GlibHostTest, testing::guest_params(),
+                         testing::guest_param_name);
 
 }  // namespace
 }  // namespace weft

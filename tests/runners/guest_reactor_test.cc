@@ -23,12 +23,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
+#include "tests/testing/host_loop.h"
 
 namespace weft {
 namespace {
 
 using namespace std::chrono_literals;
-using Param = std::tuple<std::string, GuestReactor::Wait>;
+using Param = testing::GuestParam;
 
 class GuestReactorTest : public ::testing::TestWithParam<Param> {
  protected:
@@ -163,20 +164,8 @@ TEST_P(GuestReactorTest, StepNeverBlocksEvenWithNothingToDo) {
   EXPECT_FALSE(ran);
 }
 
-std::string name(const ::testing::TestParamInfo<Param>& info) {
-  std::string name = std::get<0>(info.param) +
-                     (std::get<1>(info.param) == GuestReactor::Wait::kAuto ? "_auto" : "_helper");
-  for (char& c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-  }
-  return name;
-}
-
-INSTANTIATE_TEST_SUITE_P(AllBackends, GuestReactorTest,
-                         ::testing::Combine(::testing::ValuesIn(testing::backend_names()),
-                                            ::testing::Values(GuestReactor::Wait::kAuto,
-                                                              GuestReactor::Wait::kHelperThread)),
-                         name);
+INSTANTIATE_TEST_SUITE_P(AllBackends, GuestReactorTest, testing::guest_params(),
+                         testing::guest_param_name);
 
 }  // namespace
 }  // namespace weft

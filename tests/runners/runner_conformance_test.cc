@@ -34,6 +34,17 @@ Task<int> slow_add(int a, int b, Duration delay) {
   co_return a + b;
 }
 
+// Sleeps for an hour; records on `cancelled` that a cancellation reached it, then rethrows.
+Task<int> sleep_until_cancelled(std::shared_ptr<std::atomic<bool>> cancelled) {
+  try {
+    co_await sleep(1h);
+  } catch (const Cancelled&) {
+    cancelled->store(true);
+    throw;
+  }
+  co_return 0;
+}
+
 Task<std::string> fails_after(Duration delay) {
   co_await sleep(delay);
   throw std::runtime_error("task failed");
@@ -88,16 +99,7 @@ TEST_P(RunnerConformance, TimedOutWaitDoesNotCancelTheWork) {
 
 TEST_P(RunnerConformance, RunTimeoutCancelsTheTaskAndItsCleanupRuns) {
   auto cleaned_up = std::make_shared<std::atomic<bool>>(false);
-  auto sleeper = [](std::shared_ptr<std::atomic<bool>> flag) -> Task<int> {
-    try {
-      co_await sleep(1h);
-    } catch (const Cancelled&) {
-      flag->store(true);
-      throw;
-    }
-    co_return 0;
-  };
-  EXPECT_THROW(runner().run(sleeper(cleaned_up), 20ms), TimeoutError);
+  EXPECT_THROW(runner().run(sleep_until_cancelled(cleaned_up), 20ms), TimeoutError);
   // The cleanup ran (the blocking runner before returning, others on their
   // loop).
   auto wait_for = [](std::shared_ptr<std::atomic<bool>> flag) -> Task<bool> {
@@ -109,16 +111,7 @@ TEST_P(RunnerConformance, RunTimeoutCancelsTheTaskAndItsCleanupRuns) {
 
 TEST_P(RunnerConformance, CancelOfASubmittedTaskIsObservedInsideIt) {
   auto observed = std::make_shared<std::atomic<bool>>(false);
-  auto sleeper = [](std::shared_ptr<std::atomic<bool>> flag) -> Task<int> {
-    try {
-      co_await sleep(1h);
-    } catch (const Cancelled&) {
-      flag->store(true);
-      throw;
-    }
-    co_return 0;
-  };
-  EventualResult<int> result = runner().submit(sleeper(observed));
+  EventualResult<int> result = runner().submit(sleep_until_cancelled(observed));
   EXPECT_THROW(result.wait(5ms), TimeoutError);
   result.cancel();
   EXPECT_THROW(result.wait(), Cancelled);

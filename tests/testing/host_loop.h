@@ -16,10 +16,31 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 
+#include "gtest/gtest.h"
 #include "runners/guest_reactor.h"
+#include "tests/testing/backends.h"
 
 namespace weft::testing {
+
+// (backend, wait mode): suites over every backend and both ways a guest can wait.
+using GuestParam = std::tuple<std::string, GuestReactor::Wait>;
+
+inline auto guest_params() {
+  return ::testing::Combine(
+      ::testing::ValuesIn(backend_names()),
+      ::testing::Values(GuestReactor::Wait::kAuto, GuestReactor::Wait::kHelperThread));
+}
+
+inline std::string guest_param_name(const ::testing::TestParamInfo<GuestParam>& info) {
+  std::string name = std::get<0>(info.param) +
+                     (std::get<1>(info.param) == GuestReactor::Wait::kAuto ? "_auto" : "_helper");
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  return name;
+}
 
 class HostLoopThread {
  public:

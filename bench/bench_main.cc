@@ -1,0 +1,34 @@
+// weft_bench: every backend and runner beside the raw library doing the same work.
+//
+// Google Benchmark's own flags apply (--benchmark_filter, --benchmark_format=json,
+// --benchmark_repetitions, ...). Rows are named <operation>/<backend>/<weft|raw>;
+// bench/report.py pairs them into docs/benchmarks.md.
+#include <sys/resource.h>
+
+#include <cstdio>
+
+#include "benchmark/benchmark.h"
+
+namespace weft::bench {
+void register_weft_benchmarks();
+}
+
+int main(int argc, char** argv) {
+#ifndef NDEBUG
+  std::fprintf(stderr,
+               "weft_bench: WARNING: this is not an optimized build (NDEBUG unset); its figures "
+               "mean nothing. Build with the release preset (cmake/bench.sh does).\n");
+#endif
+  // fd_chain_1000 needs ~3000 descriptors (weft watches its own duplicate of each).
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  weft::bench::register_weft_benchmarks();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

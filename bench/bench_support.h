@@ -1,0 +1,122 @@
+// Shared by weft's benchmarks: workload sizes (weft and the raw baselines do the same work),
+// thread pinning for the cross-thread figures, and heap accounting for the memory figures.
+//
+// Every benchmark is named <operation>/<backend>/<weft|raw>, so a weft row pairs with its
+// baseline by name (bench/report.py does).
+#ifndef WEFT_BENCH_BENCH_SUPPORT_H_
+#define WEFT_BENCH_BENCH_SUPPORT_H_
+
+#include <malloc.h>
+#include <pthread.h>
+#include <sched.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+
+namespace weft::bench {
+
+// Work per benchmark iteration.
+inline constexpr int kBatch = 1000;        // call_soon_batch: callbacks queued, then run
+inline constexpr int kChain = 1000;        // call_soon_chain: each callback queues the next
+inline constexpr int kTimers = 1'000'000;  // timers_arm, timers_fire: libuv's million timers
+inline constexpr int kTimerSpreadMs = 50;  // deadlines spread over [1, 50] ms
+inline constexpr int kChurn = 100'000;     // timers_churn: arm + cancel
+inline constexpr int kFlood = 100'000;     // xthread_flood: calls per iteration, all senders
+inline constexpr int kFdHops = 10'000;     // fd_chain: readiness hops along the chain
+inline constexpr int kTasks = 10'000;      // coro_spawn: tasks spawned and finished
+inline constexpr int kAwaits = 100'000;    // coro_await_ready, coro_sleep0
+
+// Pins the calling thread to one CPU (no-op if it cannot). Cross-thread figures are taken
+// twice: both threads on CPU 0 ("same_cpu"), and on CPUs 0 and 1 ("cross_cpu").
+inline void pin_to_cpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu % static_cast<int>(std::thread::hardware_concurrency()), &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+inline void unpin() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (unsigned i = 0; i < std::thread::hardware_concurrency(); ++i) CPU_SET(i, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+// Bytes in use on the heap (glibc), for bytes-per-timer and bytes-per-task.
+inline std::size_t heap_in_use() { return mallinfo2().uordblks; }
+
+// A cheap shared count the benchmarks' callbacks bump, so the work cannot be optimized away
+// and each benchmark can check it did what it claims.
+struct Counter {
+  std::int64_t value = 0;
+};
+
+// Fails the benchmark if it did not do all the work it claims.
+inline void check(benchmark::State& state, std::int64_t got, std::int64_t want) {
+  if (got != want) {
+    state.SkipWithError(("did " + std::to_string(got) + " of " + std::to_string(want)).c_str());
+  }
+}
+
+// Cross-thread round trips: `call(fn)` hands fn to the loop thread; this thread waits (futex,
+// not spinning: on one CPU the loop could not run) until fn has run. Same driver for weft and
+// every raw library.
+template <typename Call>
+void round_trips(benchmark::State& state, int caller_cpu, Call&& call) {
+  if (caller_cpu >= 0) pin_to_cpu(caller_cpu);
+  std::atomic<std::uint32_t> done{0};
+  std::uint32_t expected = 0;
+  for (auto _ : state) {
+    call([&done] {
+      done.fetch_add(1, std::memory_order_release);
+      done.notify_one();
+    });
+    ++expected;
+    for (std::uint32_t seen = done.load(std::memory_order_acquire); seen != expected;
+         seen = done.load(std::memory_order_acquire)) {
+      done.wait(seen);
+    }
+  }
+  unpin();
+  check(state, done.load(), state.iterations());
+  state.SetItemsProcessed(state.iterations());
+}
+
+// A flood of kFlood calls per iteration from `senders` threads; every delivery is counted.
+template <typename Call>
+void flood(benchmark::State& state, int senders, Call&& call) {
+  std::atomic<std::int64_t> delivered{0};
+  std::atomic<std::int64_t> target{0};
+  for (auto _ : state) {
+    target.fetch_add(kFlood);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < senders; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = t; i < kFlood; i += senders) {
+          call([&delivered, &target] {
+            // Wake the waiter now and then, and always at the end of the iteration.
+            const std::int64_t n = delivered.fetch_add(1, std::memory_order_relaxed) + 1;
+            if (n % 4096 == 0 || n == target.load(std::memory_order_relaxed)) {
+              delivered.notify_one();
+            }
+          });
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    for (std::int64_t seen = delivered.load(); seen < target.load(); seen = delivered.load()) {
+      delivered.wait(seen);
+    }
+  }
+  check(state, delivered.load(), state.iterations() * kFlood);
+  state.SetItemsProcessed(state.iterations() * kFlood);
+}
+
+}  // namespace weft::bench
+
+#endif  // WEFT_BENCH_BENCH_SUPPORT_H_

@@ -1,0 +1,282 @@
+// The raw libevent baselines: the same work as bench/weft_benchmarks.cc, written the idiomatic
+// libevent way, registered as <operation>/libevent/raw. (weft's libevent backend has already
+// called evthread_use_pthreads() at static initialization, so cross-thread event_active works.)
+#include <event2/event.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/bench_support.h"
+#include "benchmark/benchmark.h"
+
+namespace weft::bench {
+namespace {
+
+
+void bump(evutil_socket_t, short, void* counter) { ++static_cast<Counter*>(counter)->value; }
+
+struct Base {
+  event_base* base = event_base_new();
+  ~Base() { event_base_free(base); }
+  void run_until(const Counter& counter, std::int64_t target) {
+    while (counter.value < target) event_base_loop(base, EVLOOP_ONCE);
+  }
+};
+
+// libevent's way to run a callback soon: event_base_once with no timeout.
+void batch(benchmark::State& state, int n) {
+  Base base;
+  Counter counter;
+  for (auto _ : state) {
+    for (int i = 0; i < n; ++i) event_base_once(base.base, -1, EV_TIMEOUT, bump, &counter, nullptr);
+    base.run_until(counter, counter.value + n);
+  }
+  check(state, counter.value, state.iterations() * n);
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
+struct Chain {
+  event_base* base;
+  int left;
+  Counter* counter;
+};
+void chain_link(evutil_socket_t, short, void* arg) {
+  auto* chain = static_cast<Chain*>(arg);
+  ++chain->counter->value;
+  if (--chain->left > 0) event_base_once(chain->base, -1, EV_TIMEOUT, chain_link, chain, nullptr);
+}
+void chain(benchmark::State& state, int n) {
+  Base base;
+  Counter counter;
+  for (auto _ : state) {
+    Chain c{base.base, n, &counter};
+    event_base_once(base.base, -1, EV_TIMEOUT, chain_link, &c, nullptr);
+    base.run_until(counter, counter.value + n);
+  }
+  check(state, counter.value, state.iterations() * n);
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
+void loop_turn(benchmark::State& state) {
+  Base base;
+  for (auto _ : state) event_base_loop(base.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+  state.SetItemsProcessed(state.iterations());
+}
+
+// A million timer events (made beforehand, as libuv's million-timers benchmark does).
+void timers(benchmark::State& state, bool time_arming) {
+  Base base;
+  Counter counter;
+  std::vector<event*> events(kTimers);
+  std::vector<timeval> delays(kTimers);
+  std::mt19937 rng(42);
+  for (int i = 0; i < kTimers; ++i) {
+    events[i] = evtimer_new(base.base, bump, &counter);
+    const int ms = 1 + static_cast<int>(rng() % kTimerSpreadMs);
+    delays[i] = timeval{.tv_sec = 0, .tv_usec = ms * 1000};
+  }
+  for (auto _ : state) {
+    if (!time_arming) state.PauseTiming();
+    for (int i = 0; i < kTimers; ++i) evtimer_add(events[i], &delays[i]);
+    if (time_arming) {
+      state.PauseTiming();
+    } else {
+      state.ResumeTiming();
+    }
+    base.run_until(counter, counter.value + kTimers);
+    if (time_arming) state.ResumeTiming();
+  }
+  for (event* e : events) event_free(e);
+  check(state, counter.value, state.iterations() * kTimers);
+  state.SetItemsProcessed(state.iterations() * kTimers);
+  state.counters["bytes_per_timer"] = static_cast<double>(event_get_struct_event_size());
+}
+
+void timers_churn(benchmark::State& state) {
+  Base base;
+  event* timer = evtimer_new(
+      base.base, [](evutil_socket_t, short, void*) {}, nullptr);
+  std::int64_t cancelled = 0;
+  for (auto _ : state) {
+    for (int i = 0; i < kChurn; ++i) {
+      const timeval delay{.tv_sec = 0, .tv_usec = (1 + i % kTimerSpreadMs) * 1000};
+      evtimer_add(timer, &delay);
+      cancelled += evtimer_del(timer) == 0;
+    }
+  }
+  event_free(timer);
+  check(state, cancelled, state.iterations() * kChurn);
+  state.SetItemsProcessed(state.iterations() * kChurn);
+}
+
+// Cross-thread: a mutex-protected queue and event_active() on an event of the loop's.
+class LoopThread {
+ public:
+  explicit LoopThread(int cpu) {
+    wake_ = event_new(base_.base, -1, 0, drain, this);
+    thread_ = std::thread([this, cpu] {
+      if (cpu >= 0) pin_to_cpu(cpu);
+      event_base_loop(base_.base, EVLOOP_NO_EXIT_ON_EMPTY);
+    });
+  }
+  ~LoopThread() {
+    stop_.store(true);
+    event_active(wake_, EV_READ, 0);
+    thread_.join();
+    event_free(wake_);
+  }
+  void call(std::function<void()> fn) {
+    {
+      std::lock_guard lock(mu_);
+      queue_.push_back(std::move(fn));
+    }
+    event_active(wake_, EV_READ, 0);
+  }
+
+ private:
+  static void drain(evutil_socket_t, short, void* arg) {
+    auto* self = static_cast<LoopThread*>(arg);
+    std::vector<std::function<void()>> batch;
+    {
+      std::lock_guard lock(self->mu_);
+      batch.swap(self->queue_);
+    }
+    for (auto& fn : batch) fn();
+    if (self->stop_.load()) event_base_loopbreak(self->base_.base);
+  }
+  Base base_;
+  event* wake_;
+  std::mutex mu_;
+  std::vector<std::function<void()>> queue_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+void xthread_rtt(benchmark::State& state, int loop_cpu, int caller_cpu) {
+  LoopThread loop(loop_cpu);
+  round_trips(state, caller_cpu, [&](auto fn) { loop.call(std::move(fn)); });
+}
+
+void xthread_flood(benchmark::State& state, int senders) {
+  LoopThread loop(-1);
+  flood(state, senders, [&](auto fn) { loop.call(std::move(fn)); });
+}
+
+// libevent's own bench.c shape: a byte travelling along a ring of socketpairs.
+struct Ring {
+  std::vector<int> reads, writes;
+  std::vector<event*> events;
+  std::int64_t hops = 0, target = 0;
+};
+struct RingSlot {
+  Ring* ring;
+  int index;
+};
+void fd_chain(benchmark::State& state, int n) {
+  Base base;
+  Ring ring;
+  std::vector<RingSlot> slots(n);
+  for (int i = 0; i < n; ++i) {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
+      state.SkipWithError("socketpair failed (raise the fd limit)");
+      return;
+    }
+    ring.reads.push_back(pair[0]);
+    ring.writes.push_back(pair[1]);
+  }
+  for (int i = 0; i < n; ++i) {
+    slots[i] = RingSlot{&ring, i};
+    event* e = event_new(
+        base.base, ring.reads[i], EV_READ | EV_PERSIST,
+        [](evutil_socket_t fd, short, void* arg) {
+          auto* slot = static_cast<RingSlot*>(arg);
+          Ring& r = *slot->ring;
+          char byte;
+          if (read(fd, &byte, 1) != 1) return;
+          if (++r.hops < r.target) {
+            [[maybe_unused]] ssize_t w =
+                write(r.writes[(slot->index + 1) % r.writes.size()], &byte, 1);
+          }
+        },
+        &slots[i]);
+    event_add(e, nullptr);
+    ring.events.push_back(e);
+  }
+  for (auto _ : state) {
+    ring.target = ring.hops + kFdHops;
+    [[maybe_unused]] ssize_t w = write(ring.writes[0], "x", 1);
+    while (ring.hops < ring.target) event_base_loop(base.base, EVLOOP_ONCE);
+  }
+  for (event* e : ring.events) event_free(e);
+  check(state, ring.hops, state.iterations() * kFdHops);
+  state.SetItemsProcessed(state.iterations() * kFdHops);
+  for (int i = 0; i < n; ++i) {
+    close(ring.reads[i]);
+    close(ring.writes[i]);
+  }
+}
+
+void one_turn(benchmark::State& state) {
+  Base base;
+  Counter counter;
+  for (auto _ : state) {
+    event_base_once(base.base, -1, EV_TIMEOUT, bump, &counter, nullptr);
+    base.run_until(counter, counter.value + 1);
+  }
+  check(state, counter.value, state.iterations());
+}
+
+void one_turn_fresh(benchmark::State& state) {
+  Counter counter;
+  for (auto _ : state) {
+    Base base;
+    event_base_once(base.base, -1, EV_TIMEOUT, bump, &counter, nullptr);
+    base.run_until(counter, counter.value + 1);
+  }
+  check(state, counter.value, state.iterations());
+}
+
+const bool registered = [] {
+  auto add = [](const std::string& op, std::function<void(benchmark::State&)> fn) {
+    return benchmark::RegisterBenchmark((op + "/libevent/raw").c_str(),
+                                        [fn](benchmark::State& state) { fn(state); });
+  };
+  add("call_soon_batch", [](auto& s) { batch(s, kBatch); });
+  add("call_soon_chain", [](auto& s) { chain(s, kChain); });
+  add("loop_turn", loop_turn);
+  add("timers_arm", [](auto& s) { timers(s, true); })
+      ->MeasureProcessCPUTime()
+      ->Unit(benchmark::kMillisecond);
+  add("timers_fire", [](auto& s) { timers(s, false); })
+      ->MeasureProcessCPUTime()
+      ->Unit(benchmark::kMillisecond);
+  add("timers_churn", timers_churn);
+  add("xthread_rtt_same_cpu", [](auto& s) { xthread_rtt(s, 0, 0); })->UseRealTime();
+  add("xthread_rtt_cross_cpu", [](auto& s) { xthread_rtt(s, 0, 1); })->UseRealTime();
+  for (int senders : {1, 2, 4}) {
+    add("xthread_flood_" + std::to_string(senders), [senders](auto& s) {
+      xthread_flood(s, senders);
+    })->UseRealTime();
+  }
+  for (int n : {100, 1000}) {
+    add("fd_chain_" + std::to_string(n), [n](auto& s) { fd_chain(s, n); });
+  }
+  add("coro_spawn", [](auto& s) { batch(s, kTasks); });
+  add("coro_sleep0", [](auto& s) { chain(s, kAwaits); });
+  add("runner_blocking", one_turn);
+  add("runner_blocking_fresh", one_turn_fresh);
+  add("runner_threaded", [](auto& s) { xthread_rtt(s, -1, -1); })->UseRealTime();
+  add("runner_host", [](auto& s) { xthread_rtt(s, -1, -1); })->UseRealTime();
+  return true;
+}();
+
+}  // namespace
+}  // namespace weft::bench

@@ -1,0 +1,332 @@
+// The raw libuv baselines: the same work as bench/weft_benchmarks.cc, written the idiomatic
+// libuv way, registered as <operation>/libuv/raw.
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "bench/bench_support.h"
+#include "benchmark/benchmark.h"
+
+namespace weft::bench {
+namespace {
+
+using Fn = void (*)(void*);
+
+// libuv's way to run callbacks soon: a queue of (function, argument) drained by an idle
+// handle (while active, the loop polls without blocking). Not a timer per callback.
+class IdleQueue {
+ public:
+  explicit IdleQueue(uv_loop_t* loop) {
+    uv_idle_init(loop, &idle_);
+    idle_.data = this;
+  }
+  void post(Fn fn, void* arg) {
+    items_.push_back({fn, arg});
+    if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_))) uv_idle_start(&idle_, drain);
+  }
+  void close() { uv_close(reinterpret_cast<uv_handle_t*>(&idle_), nullptr); }
+
+ private:
+  static void drain(uv_idle_t* idle) {
+    auto* self = static_cast<IdleQueue*>(idle->data);
+    self->running_.swap(self->items_);
+    for (const auto& [fn, arg] : self->running_) fn(arg);
+    self->running_.clear();
+    if (self->items_.empty()) uv_idle_stop(idle);
+  }
+  uv_idle_t idle_;
+  std::vector<std::pair<Fn, void*>> items_, running_;
+};
+
+// A loop as an application keeps one: alive (a cross-thread async handle), with a queue.
+struct Loop {
+  uv_loop_t loop;
+  uv_async_t async;
+  IdleQueue* queue;
+  Loop() {
+    uv_loop_init(&loop);
+    uv_async_init(&loop, &async, [](uv_async_t*) {});
+    queue = new IdleQueue(&loop);
+  }
+  ~Loop() {
+    queue->close();
+    uv_close(reinterpret_cast<uv_handle_t*>(&async), nullptr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    delete queue;
+  }
+  void run_until(const Counter& counter, std::int64_t target) {
+    // UV_RUN_ONCE runs due timers before it polls and may then block: poll without blocking
+    // when a timer is already due (as weft's libuv backend does).
+    while (counter.value < target) {
+      uv_update_time(&loop);
+      uv_run(&loop, uv_backend_timeout(&loop) == 0 ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+    }
+  }
+};
+
+void bump(void* counter) { ++static_cast<Counter*>(counter)->value; }
+
+
+void batch(benchmark::State& state, int n) {
+  Loop loop;
+  Counter counter;
+  for (auto _ : state) {
+    for (int i = 0; i < n; ++i) loop.queue->post(bump, &counter);
+    loop.run_until(counter, counter.value + n);
+  }
+  check(state, counter.value, state.iterations() * n);
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
+struct Chain {
+  IdleQueue* queue;
+  int left;
+  Counter* counter;
+};
+void chain_link(void* arg) {
+  auto* chain = static_cast<Chain*>(arg);
+  ++chain->counter->value;
+  if (--chain->left > 0) chain->queue->post(chain_link, chain);
+}
+void chain(benchmark::State& state, int n) {
+  Loop loop;
+  Counter counter;
+  for (auto _ : state) {
+    Chain c{loop.queue, n, &counter};
+    loop.queue->post(chain_link, &c);
+    loop.run_until(counter, counter.value + n);
+  }
+  check(state, counter.value, state.iterations() * n);
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
+void loop_turn(benchmark::State& state) {
+  Loop loop;
+  for (auto _ : state) uv_run(&loop.loop, UV_RUN_NOWAIT);
+  state.SetItemsProcessed(state.iterations());
+}
+
+// A million uv_timer_t, as libuv's own benchmark-million-timers does.
+void timers(benchmark::State& state, bool time_arming) {
+  Loop loop;
+  std::vector<uv_timer_t> handles(kTimers);
+  std::vector<std::uint64_t> delays(kTimers);
+  std::mt19937 rng(42);
+  for (auto& d : delays) d = 1 + rng() % kTimerSpreadMs;
+  Counter counter;
+  for (auto& h : handles) {
+    uv_timer_init(&loop.loop, &h);
+    h.data = &counter;
+  }
+  for (auto _ : state) {
+    if (!time_arming) state.PauseTiming();
+    for (int i = 0; i < kTimers; ++i) {
+      uv_timer_start(
+          &handles[i], [](uv_timer_t* t) { ++static_cast<Counter*>(t->data)->value; }, delays[i],
+          0);
+    }
+    if (time_arming) {
+      state.PauseTiming();
+    } else {
+      state.ResumeTiming();
+    }
+    loop.run_until(counter, counter.value + kTimers);
+    if (time_arming) state.ResumeTiming();
+  }
+  for (auto& h : handles) uv_close(reinterpret_cast<uv_handle_t*>(&h), nullptr);
+  uv_run(&loop.loop, UV_RUN_NOWAIT);  // the close callbacks; the async handle keeps it alive
+  check(state, counter.value, state.iterations() * kTimers);
+  state.SetItemsProcessed(state.iterations() * kTimers);
+  state.counters["bytes_per_timer"] = sizeof(uv_timer_t);
+}
+
+void timers_churn(benchmark::State& state) {
+  Loop loop;
+  uv_timer_t timer;
+  uv_timer_init(&loop.loop, &timer);
+  std::int64_t cancelled = 0;
+  for (auto _ : state) {
+    for (int i = 0; i < kChurn; ++i) {
+      uv_timer_start(
+          &timer, [](uv_timer_t*) {}, 1 + i % kTimerSpreadMs, 0);
+      cancelled += uv_timer_stop(&timer) == 0;
+    }
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
+  check(state, cancelled, state.iterations() * kChurn);
+  state.SetItemsProcessed(state.iterations() * kChurn);
+}
+
+// Cross-thread: a mutex-protected queue and a uv_async_t (which coalesces sends).
+class LoopThread {
+ public:
+  explicit LoopThread(int cpu) {
+    uv_loop_init(&loop_);
+    uv_async_init(&loop_, &async_, [](uv_async_t* a) {
+      auto* self = static_cast<LoopThread*>(a->data);
+      std::vector<std::function<void()>> batch;
+      {
+        std::lock_guard lock(self->mu_);
+        batch.swap(self->queue_);
+      }
+      for (auto& fn : batch) fn();
+      if (self->stop_.load()) uv_stop(&self->loop_);
+    });
+    async_.data = this;
+    thread_ = std::thread([this, cpu] {
+      if (cpu >= 0) pin_to_cpu(cpu);
+      uv_run(&loop_, UV_RUN_DEFAULT);
+    });
+  }
+  ~LoopThread() {
+    stop_.store(true);
+    uv_async_send(&async_);
+    thread_.join();
+    uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+  }
+  void call(std::function<void()> fn) {
+    {
+      std::lock_guard lock(mu_);
+      queue_.push_back(std::move(fn));
+    }
+    uv_async_send(&async_);
+  }
+
+ private:
+  uv_loop_t loop_;
+  uv_async_t async_;
+  std::mutex mu_;
+  std::vector<std::function<void()>> queue_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+void xthread_rtt(benchmark::State& state, int loop_cpu, int caller_cpu) {
+  LoopThread loop(loop_cpu);
+  round_trips(state, caller_cpu, [&](auto fn) { loop.call(std::move(fn)); });
+}
+
+void xthread_flood(benchmark::State& state, int senders) {
+  LoopThread loop(-1);
+  flood(state, senders, [&](auto fn) { loop.call(std::move(fn)); });
+}
+
+struct Ring {
+  std::vector<int> reads, writes;
+  std::vector<uv_poll_t> polls;
+  std::int64_t hops = 0, target = 0;
+};
+void fd_chain(benchmark::State& state, int n) {
+  Loop loop;
+  Ring ring;
+  ring.reads.resize(n);
+  ring.writes.resize(n);
+  ring.polls.resize(n);
+  for (int i = 0; i < n; ++i) {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
+      state.SkipWithError("socketpair failed (raise the fd limit)");
+      return;
+    }
+    ring.reads[i] = pair[0];
+    ring.writes[i] = pair[1];
+  }
+  for (int i = 0; i < n; ++i) {
+    uv_poll_init(&loop.loop, &ring.polls[i], ring.reads[i]);
+    ring.polls[i].data = &ring;
+    uv_poll_start(&ring.polls[i], UV_READABLE, [](uv_poll_t* p, int, int) {
+      auto* r = static_cast<Ring*>(p->data);
+      const int i = static_cast<int>(p - r->polls.data());
+      char byte;
+      if (read(r->reads[i], &byte, 1) != 1) return;
+      if (++r->hops < r->target) {
+        [[maybe_unused]] ssize_t w = write(r->writes[(i + 1) % r->reads.size()], &byte, 1);
+      }
+    });
+  }
+  for (auto _ : state) {
+    ring.target = ring.hops + kFdHops;
+    [[maybe_unused]] ssize_t w = write(ring.writes[0], "x", 1);
+    while (ring.hops < ring.target) uv_run(&loop.loop, UV_RUN_ONCE);
+  }
+  for (auto& p : ring.polls) uv_close(reinterpret_cast<uv_handle_t*>(&p), nullptr);
+  uv_run(&loop.loop, UV_RUN_NOWAIT);
+  check(state, ring.hops, state.iterations() * kFdHops);
+  state.SetItemsProcessed(state.iterations() * kFdHops);
+  for (int i = 0; i < n; ++i) {
+    close(ring.reads[i]);
+    close(ring.writes[i]);
+  }
+}
+
+// The floor of the blocking runner: one callback posted and run by one loop iteration.
+void one_turn(benchmark::State& state) {
+  Loop loop;
+  Counter counter;
+  for (auto _ : state) {
+    loop.queue->post(bump, &counter);
+    loop.run_until(counter, counter.value + 1);
+  }
+  check(state, counter.value, state.iterations());
+}
+
+// ... and with a fresh loop each time.
+void one_turn_fresh(benchmark::State& state) {
+  Counter counter;
+  for (auto _ : state) {
+    Loop loop;
+    loop.queue->post(bump, &counter);
+    loop.run_until(counter, counter.value + 1);
+  }
+  check(state, counter.value, state.iterations());
+}
+
+const bool registered = [] {
+  auto add = [](const std::string& op, std::function<void(benchmark::State&)> fn) {
+    return benchmark::RegisterBenchmark((op + "/libuv/raw").c_str(),
+                                        [fn](benchmark::State& state) { fn(state); });
+  };
+  add("call_soon_batch", [](auto& s) { batch(s, kBatch); });
+  add("call_soon_chain", [](auto& s) { chain(s, kChain); });
+  add("loop_turn", loop_turn);
+  add("timers_arm", [](auto& s) { timers(s, true); })
+      ->MeasureProcessCPUTime()
+      ->Unit(benchmark::kMillisecond);
+  add("timers_fire", [](auto& s) { timers(s, false); })
+      ->MeasureProcessCPUTime()
+      ->Unit(benchmark::kMillisecond);
+  add("timers_churn", timers_churn);
+  add("xthread_rtt_same_cpu", [](auto& s) { xthread_rtt(s, 0, 0); })->UseRealTime();
+  add("xthread_rtt_cross_cpu", [](auto& s) { xthread_rtt(s, 0, 1); })->UseRealTime();
+  for (int senders : {1, 2, 4}) {
+    add("xthread_flood_" + std::to_string(senders), [senders](auto& s) {
+      xthread_flood(s, senders);
+    })->UseRealTime();
+  }
+  for (int n : {100, 1000}) {
+    add("fd_chain_" + std::to_string(n), [n](auto& s) { fd_chain(s, n); });
+  }
+  // A task replaces a posted callback; a yield (sleep of zero) replaces a chain link.
+  add("coro_spawn", [](auto& s) { batch(s, kTasks); });
+  add("coro_sleep0", [](auto& s) { chain(s, kAwaits); });
+  add("runner_blocking", one_turn);
+  add("runner_blocking_fresh", one_turn_fresh);
+  add("runner_threaded", [](auto& s) { xthread_rtt(s, -1, -1); })->UseRealTime();
+  add("runner_host", [](auto& s) { xthread_rtt(s, -1, -1); })->UseRealTime();
+  return true;
+}();
+
+}  // namespace
+}  // namespace weft::bench

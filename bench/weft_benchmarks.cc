@@ -1,0 +1,380 @@
+// weft's side of every benchmark, registered for each backend in the registry as
+// <operation>/<backend>/weft. The raw baselines (bench/raw_<backend>.cc) do the same work with
+// the library's own API. Each benchmark counts what it did and fails if the count is wrong.
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <climits>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/bench_support.h"
+#include "benchmark/benchmark.h"
+#include "core/backend_registry.h"
+#include "core/deferred.h"
+#include "core/reactor.h"
+#include "core/sleep.h"
+#include "core/spawn.h"
+#include "runners/guest_reactor.h"
+#include "runners/runner_registry.h"
+
+namespace weft::bench {
+namespace {
+
+using namespace std::chrono_literals;
+
+void run_until(Reactor& reactor, const Counter& counter, std::int64_t target) {
+  while (counter.value < target) reactor.run_once(true);
+}
+
+// 1. call_soon: a batch queued from the loop thread, then run.
+void call_soon_batch(benchmark::State& state, const std::string& backend) {
+  auto reactor = make_reactor(backend);
+  Counter counter;
+  for (auto _ : state) {
+    for (int i = 0; i < kBatch; ++i) reactor->call_soon([&counter] { ++counter.value; });
+    run_until(*reactor, counter, counter.value + kBatch);
+  }
+  check(state, counter.value, state.iterations() * kBatch);
+  state.SetItemsProcessed(state.iterations() * kBatch);
+}
+
+// 1b. call_soon: a chain, each callback queues the next (one loop turn per link).
+struct ChainState {
+  Reactor* reactor;
+  int left;
+  Counter* counter;
+};
+void chain_link(ChainState* chain) {
+  ++chain->counter->value;
+  if (--chain->left > 0) chain->reactor->call_soon([chain] { chain_link(chain); });
+}
+void call_soon_chain(benchmark::State& state, const std::string& backend) {
+  auto reactor = make_reactor(backend);
+  Counter counter;
+  for (auto _ : state) {
+    ChainState chain{reactor.get(), kChain, &counter};
+    reactor->call_soon([&chain] { chain_link(&chain); });
+    run_until(*reactor, counter, counter.value + kChain);
+  }
+  check(state, counter.value, state.iterations() * kChain);
+  state.SetItemsProcessed(state.iterations() * kChain);
+}
+
+// 2. One loop iteration with nothing to do.
+void loop_turn(benchmark::State& state, const std::string& backend) {
+  auto reactor = make_reactor(backend);
+  for (auto _ : state) reactor->run_once(false);
+  state.SetItemsProcessed(state.iterations());
+}
+
+// 3. Timers: a million timers with deadlines spread over 1..50 ms. CPU time per timer for
+// arming (timers_arm) and for dispatching (timers_fire); heap bytes per pending timer.
+std::vector<Duration> spread_delays() {
+  std::vector<Duration> delays(kTimers);
+  std::mt19937 rng(42);
+  for (Duration& d : delays) d = std::chrono::milliseconds(1 + rng() % kTimerSpreadMs);
+  return delays;
+}
+
+void timers(benchmark::State& state, const std::string& backend, bool time_arming) {
+  static const std::vector<Duration> delays = spread_delays();
+  auto reactor = make_reactor(backend);
+  Counter counter;
+  double bytes = 0;
+  for (auto _ : state) {
+    if (!time_arming) state.PauseTiming();
+    const std::size_t heap_before = heap_in_use();
+    for (int i = 0; i < kTimers; ++i) {
+      reactor->call_later(delays[i], [&counter] { ++counter.value; });
+    }
+    bytes = static_cast<double>(heap_in_use() - heap_before) / kTimers;
+    if (time_arming) {
+      state.PauseTiming();
+    } else {
+      state.ResumeTiming();
+    }
+    run_until(*reactor, counter, counter.value + kTimers);
+    if (time_arming) state.ResumeTiming();
+  }
+  check(state, counter.value, state.iterations() * kTimers);
+  state.SetItemsProcessed(state.iterations() * kTimers);
+  state.counters["bytes_per_timer"] = bytes;
+}
+void timers_arm(benchmark::State& state, const std::string& backend) {
+  timers(state, backend, true);
+}
+void timers_fire(benchmark::State& state, const std::string& backend) {
+  timers(state, backend, false);
+}
+
+// 3b. Arm and cancel, over and over.
+void timers_churn(benchmark::State& state, const std::string& backend) {
+  auto reactor = make_reactor(backend);
+  std::int64_t cancelled = 0;
+  for (auto _ : state) {
+    for (int i = 0; i < kChurn; ++i) {
+      TimerHandle timer =
+          reactor->call_later(std::chrono::milliseconds(1 + i % kTimerSpreadMs), [] {});
+      cancelled += timer.cancel();
+    }
+  }
+  check(state, cancelled, state.iterations() * kChurn);
+  state.SetItemsProcessed(state.iterations() * kChurn);
+}
+
+// 4. Cross-thread: another thread hands the loop a callback and waits for it to run.
+class LoopThread {
+ public:
+  LoopThread(const std::string& backend, int cpu) : reactor_(make_reactor(backend)) {
+    thread_ = std::thread([this, cpu] {
+      if (cpu >= 0) pin_to_cpu(cpu);
+      reactor_->run();
+    });
+  }
+  ~LoopThread() {
+    reactor_->stop();
+    thread_.join();
+  }
+  Reactor& reactor() { return *reactor_; }
+
+ private:
+  std::unique_ptr<Reactor> reactor_;
+  std::thread thread_;
+};
+
+void xthread_rtt(benchmark::State& state, const std::string& backend, int loop_cpu,
+                 int caller_cpu) {
+  LoopThread loop(backend, loop_cpu);
+  round_trips(state, caller_cpu, [&](auto fn) { loop.reactor().call_from_thread(std::move(fn)); });
+}
+void xthread_rtt_same_cpu(benchmark::State& state, const std::string& backend) {
+  xthread_rtt(state, backend, 0, 0);
+}
+void xthread_rtt_cross_cpu(benchmark::State& state, const std::string& backend) {
+  xthread_rtt(state, backend, 0, 1);
+}
+
+// 4b. A flood of calls from 1, 2 or 4 threads; every delivery counted.
+void xthread_flood(benchmark::State& state, const std::string& backend, int senders) {
+  LoopThread loop(backend, -1);
+  flood(state, senders, [&](auto fn) { loop.reactor().call_from_thread(std::move(fn)); });
+}
+
+// 5. fd readiness: N socketpairs in a ring, one byte travelling along it (libevent's bench.c).
+void fd_chain(benchmark::State& state, const std::string& backend, int n) {
+  auto reactor = make_reactor(backend);
+  std::vector<int> reads(n), writes(n);
+  for (int i = 0; i < n; ++i) {
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
+      state.SkipWithError("socketpair failed (raise the fd limit)");
+      return;
+    }
+    reads[i] = pair[0];
+    writes[i] = pair[1];
+  }
+  std::int64_t hops = 0;
+  std::int64_t target = 0;
+  std::vector<Watch> watches;
+  for (int i = 0; i < n; ++i) {
+    watches.push_back(reactor->watch_readable(reads[i], [&, i] {
+      char byte;
+      if (read(reads[i], &byte, 1) != 1) return;
+      if (++hops < target) [[maybe_unused]]
+        ssize_t w = write(writes[(i + 1) % n], &byte, 1);
+    }));
+  }
+  for (auto _ : state) {
+    target = hops + kFdHops;
+    [[maybe_unused]] ssize_t w = write(writes[0], "x", 1);
+    while (hops < target) reactor->run_once(true);
+  }
+  check(state, hops, state.iterations() * kFdHops);
+  state.SetItemsProcessed(state.iterations() * kFdHops);
+  for (Watch& watch : watches) watch.cancel();
+  for (int i = 0; i < n; ++i) {
+    close(reads[i]);
+    close(writes[i]);
+  }
+}
+
+// 6. Coroutines.
+Task<void> trivial(Counter& counter) {
+  ++counter.value;
+  co_return;
+}
+
+void coro_spawn(benchmark::State& state, const std::string& backend) {
+  auto reactor = make_reactor(backend);
+  Counter counter;
+  for (auto _ : state) {
+    for (int i = 0; i < kTasks; ++i) spawn(*reactor, trivial(counter));
+    run_until(*reactor, counter, counter.value + kTasks);
+  }
+  check(state, counter.value, state.iterations() * kTasks);
+  state.SetItemsProcessed(state.iterations() * kTasks);
+}
+
+Task<void> await_ready_loop(Counter& counter) {
+  Deferred<int> ready;
+  ready.callback(1);
+  for (int i = 0; i < kAwaits; ++i) counter.value += co_await ready;
+}
+void coro_await_ready(benchmark::State& state, const std::string& backend) {
+  auto reactor = make_reactor(backend);
+  Counter counter;
+  for (auto _ : state) {
+    spawn(*reactor, await_ready_loop(counter));
+    run_until(*reactor, counter, counter.value + kAwaits);
+  }
+  check(state, counter.value, state.iterations() * kAwaits);
+  state.SetItemsProcessed(state.iterations() * kAwaits);
+}
+
+Task<void> sleep0_loop(Counter& counter) {
+  for (int i = 0; i < kAwaits; ++i) {
+    co_await sleep(Duration::zero());
+    ++counter.value;
+  }
+}
+void coro_sleep0(benchmark::State& state, const std::string& backend) {
+  auto reactor = make_reactor(backend);
+  Counter counter;
+  for (auto _ : state) {
+    spawn(*reactor, sleep0_loop(counter));
+    run_until(*reactor, counter, counter.value + kAwaits);
+  }
+  check(state, counter.value, state.iterations() * kAwaits);
+  state.SetItemsProcessed(state.iterations() * kAwaits);
+}
+
+// Memory: heap bytes per suspended task (spawned, started, sleeping).
+Task<void> sleeper() { co_await sleep(1h); }
+void coro_suspended_bytes(benchmark::State& state, const std::string& backend) {
+  double bytes = 0;
+  for (auto _ : state) {
+    auto reactor = make_reactor(backend);
+    const std::size_t before = heap_in_use();
+    for (int i = 0; i < kTasks; ++i) spawn(*reactor, sleeper());
+    reactor->run_once(false);  // every task starts and suspends in its sleep
+    bytes = static_cast<double>(heap_in_use() - before) / kTasks;
+    if (reactor->counts().tasks != static_cast<std::size_t>(kTasks)) state.SkipWithError("tasks");
+  }
+  state.counters["bytes_per_task"] = bytes;
+}
+
+// 7. Runners: run() of a trivial task.
+Task<int> one() { co_return 1; }
+
+void runner_blocking(benchmark::State& state, const std::string& backend) {
+  auto runner = make_runner("blocking", {.backend = backend});
+  std::int64_t sum = 0;
+  for (auto _ : state) sum += runner->run(one());
+  check(state, sum, state.iterations());
+}
+void runner_blocking_fresh(benchmark::State& state, const std::string& backend) {
+  std::int64_t sum = 0;
+  for (auto _ : state) sum += make_runner("blocking", {.backend = backend})->run(one());
+  check(state, sum, state.iterations());
+}
+void runner_threaded(benchmark::State& state, const std::string& backend) {
+  auto runner = make_runner("threaded", {.backend = backend});
+  std::int64_t sum = 0;
+  for (auto _ : state) sum += runner->run(one());
+  check(state, sum, state.iterations());
+}
+
+// The host: a minimal poll() loop on its own thread, weft its guest.
+class PollHost {
+ public:
+  explicit PollHost(const std::string& backend) : stop_(eventfd(0, EFD_CLOEXEC)) {
+    std::atomic<GuestReactor*> ready{nullptr};
+    thread_ = std::thread([&, backend] {
+      GuestReactor guest(backend);
+      guest_ = &guest;
+      ready.store(&guest);
+      ready.notify_one();
+      for (;;) {
+        pollfd fds[2] = {{guest.fd(), POLLIN, 0}, {stop_, POLLIN, 0}};
+        int timeout_ms = -1;
+        if (auto timeout = guest.timeout()) {
+          timeout_ms = static_cast<int>(std::min<std::int64_t>(
+              std::chrono::ceil<std::chrono::milliseconds>(*timeout).count(), INT_MAX));
+        }
+        poll(fds, 2, timeout_ms);
+        if (fds[1].revents) break;
+        guest.step();
+      }
+    });
+    ready.wait(nullptr);
+  }
+  ~PollHost() {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(stop_, &one, sizeof one);
+    thread_.join();
+    close(stop_);
+  }
+  Reactor& reactor() { return guest_->reactor(); }
+  std::thread::id id() const { return thread_.get_id(); }
+
+ private:
+  int stop_;
+  GuestReactor* guest_ = nullptr;
+  std::thread thread_;
+};
+
+void runner_host(benchmark::State& state, const std::string& backend) {
+  PollHost host(backend);
+  auto runner = make_runner("host", {.host = &host.reactor(), .host_thread = host.id()});
+  std::int64_t sum = 0;
+  for (auto _ : state) sum += runner->run(one());
+  check(state, sum, state.iterations());
+}
+
+}  // namespace
+
+void register_weft_benchmarks() {
+  for (const BackendInfo& info : available_backends()) {
+    const std::string& b = info.name;
+    if (b.find(':') != std::string::npos) continue;  // one entry per library, default mechanism
+    auto add = [&](const std::string& op, auto fn) {
+      return benchmark::RegisterBenchmark((op + "/" + b + "/weft").c_str(),
+                                          [fn, b](benchmark::State& state) { fn(state, b); });
+    };
+    add("call_soon_batch", call_soon_batch);
+    add("call_soon_chain", call_soon_chain);
+    add("loop_turn", loop_turn);
+    add("timers_arm", timers_arm)->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
+    add("timers_fire", timers_fire)->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
+    add("timers_churn", timers_churn);
+    add("xthread_rtt_same_cpu", xthread_rtt_same_cpu)->UseRealTime();
+    add("xthread_rtt_cross_cpu", xthread_rtt_cross_cpu)->UseRealTime();
+    for (int senders : {1, 2, 4}) {
+      add("xthread_flood_" + std::to_string(senders), [senders](benchmark::State& s,
+                                                                const std::string& b) {
+        xthread_flood(s, b, senders);
+      })->UseRealTime();
+    }
+    for (int n : {100, 1000}) {
+      add("fd_chain_" + std::to_string(n),
+          [n](benchmark::State& s, const std::string& b) { fd_chain(s, b, n); });
+    }
+    add("coro_spawn", coro_spawn);
+    add("coro_await_ready", coro_await_ready);
+    add("coro_sleep0", coro_sleep0);
+    add("coro_suspended_bytes", coro_suspended_bytes)->Iterations(1);
+    add("runner_blocking", runner_blocking);
+    add("runner_blocking_fresh", runner_blocking_fresh);
+    add("runner_threaded", runner_threaded)->UseRealTime();
+    add("runner_host", runner_host)->UseRealTime();
+  }
+}
+
+}  // namespace weft::bench
