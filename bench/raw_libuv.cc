@@ -76,7 +76,6 @@ struct Loop {
 
 void bump(void* counter) { ++static_cast<Counter*>(counter)->value; }
 
-
 void batch(benchmark::State& state, int n) {
   Loop loop;
   Counter counter;
@@ -154,16 +153,27 @@ void timers_churn(benchmark::State& state) {
   Loop loop;
   uv_timer_t timer;
   uv_timer_init(&loop.loop, &timer);
-  std::int64_t cancelled = 0;
+  struct Churn {
+    uv_timer_t* timer;
+    std::int64_t cancelled = 0;
+    Counter done = {};
+  } churn{&timer};
   for (auto _ : state) {
-    for (int i = 0; i < kChurn; ++i) {
-      uv_timer_start(
-          &timer, [](uv_timer_t*) {}, 1 + i % kTimerSpreadMs, 0);
-      cancelled += uv_timer_stop(&timer) == 0;
-    }
+    loop.queue->post(
+        [](void* arg) {
+          auto* c = static_cast<Churn*>(arg);
+          for (int i = 0; i < kChurn; ++i) {
+            uv_timer_start(
+                c->timer, [](uv_timer_t*) {}, 1 + i % kTimerSpreadMs, 0);
+            c->cancelled += uv_timer_stop(c->timer) == 0;
+          }
+          ++c->done.value;
+        },
+        &churn);
+    loop.run_until(churn.done, churn.done.value + 1);
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
-  check(state, cancelled, state.iterations() * kChurn);
+  check(state, churn.cancelled, state.iterations() * kChurn);
   state.SetItemsProcessed(state.iterations() * kChurn);
 }
 

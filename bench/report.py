@@ -6,6 +6,7 @@ with the raw row of the same operation and backend, and each figure is the media
 repetitions. Usage: report.py RESULTS.json OUT.md OUT.svg
 """
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -76,6 +77,35 @@ def fmt(ns):
     return f"{ns:.1f} ns"
 
 
+def targets(medians):
+    """The issue's targets, each checked against this run."""
+    rows = []
+    for backend in BACKENDS:
+        soon = medians.get(("call_soon_batch", backend, "weft"))
+        if soon is not None:
+            rows.append((f"`call_soon` under 30 ns per callback ({backend})", f"{soon:.1f} ns", soon < 30))
+        run = medians.get(("runner_blocking", backend, "weft"))
+        if run is not None:
+            rows.append((f"blocking `run` of a trivial task, reused reactor, under 1 us ({backend})",
+                         fmt(run), run < 1000))
+        weft, raw = medians.get(("runner_threaded", backend, "weft")), medians.get(("runner_threaded", backend, "raw"))
+        if weft and raw:
+            rows.append((f"threaded runner round trip within 1.2x of {backend}'s own", f"{weft / raw:.2f}x",
+                         weft / raw <= 1.2))
+    over = []
+    for op, _, _ in OPERATIONS:
+        for backend in BACKENDS:
+            weft, raw = medians.get((op, backend, "weft")), medians.get((op, backend, "raw"))
+            if weft and raw and weft / raw > 1.10:
+                over.append(f"{op} ({backend}) {weft / raw:.2f}")
+    rows.append(("weft/raw at most 1.10 on every row", f"{len(over)} rows above", not over))
+    out = ["## Targets", "", "| target | this run | met |", "|---|---|---|"]
+    out += [f"| {what} | {got} | {'yes' if ok else '**no**'} |" for what, got, ok in rows]
+    if over:
+        out += ["", "Rows above 1.10: " + "; ".join(over) + "."]
+    return out + [""]
+
+
 def chart(medians, path):
     """A bar chart of weft/raw per operation and backend, with lines at 1.0 and 1.1."""
     rows = []
@@ -132,6 +162,11 @@ def main(results, md_path, svg_path):
     except OSError:
         pass
     lines += ["", "![weft/raw per operation](benchmarks.svg)", ""]
+    lines += targets(medians)
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
+    if os.path.exists(notes):
+        with open(notes) as f:
+            lines += [f.read().rstrip(), ""]
     for op, title, unit in OPERATIONS:
         present = [b for b in BACKENDS if (op, b, "weft") in medians or (op, b, "raw") in medians]
         if not present:

@@ -77,19 +77,28 @@ IoEvents bit_of(Watch::Kind kind) {
 // host that drives the backend's native loop itself.
 class Reactor::HookScope {
  public:
-  explicit HookScope(Reactor& reactor) : previous_(t_current) {
+  explicit HookScope(Reactor& reactor)
+      : reactor_(reactor), previous_(t_current), was_in_hook_(reactor.in_hook_) {
     t_current = &reactor;
+    reactor.in_hook_ = true;
     const std::thread::id self = std::this_thread::get_id();
     if (reactor.loop_thread_.load(std::memory_order_relaxed) != self) {
       reactor.loop_thread_.store(self, std::memory_order_relaxed);
     }
   }
-  ~HookScope() { t_current = previous_; }
+  // Timers armed or cancelled by the hook's callbacks reach the native timer here, once.
+  ~HookScope() {
+    reactor_.in_hook_ = was_in_hook_;
+    if (!was_in_hook_) reactor_.sync_timer();
+    t_current = previous_;
+  }
   HookScope(const HookScope&) = delete;
   HookScope& operator=(const HookScope&) = delete;
 
  private:
+  Reactor& reactor_;
   Reactor* previous_;
+  bool was_in_hook_;
 };
 
 // run() and run_once(): refuses re-entry, owns the running flag.
@@ -206,7 +215,7 @@ TimerHandle Reactor::add_timer(TimePoint when, Callback callback) {
   if (callback == nullptr) throw std::invalid_argument("weft: call_later: empty callback");
   const detail::TimerId id = timers_.push(when, std::move(callback));
   // Inside a turn the native timer is synced once at its end.
-  if (!in_turn_ && when < armed_deadline_) sync_timer();
+  if (!in_hook_ && when < armed_deadline_) sync_timer();
   return TimerHandle(this, id);
 }
 
@@ -214,7 +223,7 @@ bool TimerHandle::cancel() {
   if (reactor_ == nullptr) return false;
   reactor_->check_loop_thread("TimerHandle::cancel");
   if (!reactor_->timers_.cancel(id_)) return false;
-  if (!reactor_->in_turn_) reactor_->sync_timer();
+  if (!reactor_->in_hook_) reactor_->sync_timer();
   return true;
 }
 
@@ -277,10 +286,8 @@ void Reactor::run_turn() {
     // run() returns at the end of this iteration; this turn's work waits for
     // the next run().
     if (!ready_.empty() || incoming_pending_.load(std::memory_order_relaxed)) request_turn();
-    sync_timer();
     return;
   }
-  in_turn_ = true;
   // 1. The ready batch: what was queued before this turn began.
   batch_.swap(ready_);
   for (Callback& callback : batch_) {
@@ -323,9 +330,7 @@ void Reactor::run_turn() {
       callback = nullptr;
     }
   }
-  in_turn_ = false;
   if (!ready_.empty() && !turn_requested_) request_turn();
-  sync_timer();
 }
 
 void Reactor::timer_expired() {

@@ -213,7 +213,8 @@ class Reactor final : private LoopHooks {
   std::vector<Callback> batch_;  // the batch of the current turn
   std::vector<Callback> incoming_batch_;
   bool turn_requested_ = false;
-  bool in_turn_ = false;
+  // Inside a LoopHooks call: the native timer is synced once, when the hook returns.
+  bool in_hook_ = false;
   bool in_run_ = false;  // inside run(), where a pending stop() skips further turns
   detail::TimerQueue timers_;
   TimePoint armed_deadline_ = TimePoint::max();
