@@ -121,6 +121,60 @@ void flood(benchmark::State& state, int senders, Call&& call) {
   state.SetItemsProcessed(state.iterations() * kFlood);
 }
 
+// A raw library's baselines, one function per shape of work. register_raw() names them
+// <operation>/<library>/raw, one per operation weft's side registers, with the same settings.
+struct RawSuite {
+  void (*batch)(benchmark::State&, int n);              // n callbacks queued, then run
+  void (*chain)(benchmark::State&, int n);              // n links, each queuing the next
+  void (*loop_turn)(benchmark::State&);                 // one idle iteration
+  void (*timers)(benchmark::State&, bool time_arming);  // a million timers
+  void (*timers_churn)(benchmark::State&);              // arm + cancel, inside a callback
+  void (*xthread_rtt)(benchmark::State&, int loop_cpu, int caller_cpu);
+  void (*xthread_flood)(benchmark::State&, int senders);
+  void (*fd_chain)(benchmark::State&, int n);
+  void (*one_turn)(benchmark::State&);        // one callback, one iteration
+  void (*one_turn_fresh)(benchmark::State&);  // the same on a fresh loop
+};
+
+inline bool register_raw(const std::string& library, RawSuite raw) {
+  auto add = [&](const std::string& op, auto fn) {
+    return benchmark::RegisterBenchmark((op + "/" + library + "/raw").c_str(), fn);
+  };
+  add("call_soon_batch", [raw](benchmark::State& s) { raw.batch(s, kBatch); });
+  add("call_soon_chain", [raw](benchmark::State& s) { raw.chain(s, kChain); });
+  add("loop_turn", raw.loop_turn);
+  add("timers_arm", [raw](benchmark::State& s) { raw.timers(s, true); })
+      ->MeasureProcessCPUTime()
+      ->Unit(benchmark::kMillisecond);
+  add("timers_fire", [raw](benchmark::State& s) { raw.timers(s, false); })
+      ->MeasureProcessCPUTime()
+      ->Unit(benchmark::kMillisecond);
+  add("timers_churn", raw.timers_churn);
+  add("xthread_rtt_same_cpu", [raw](benchmark::State& s) {
+    raw.xthread_rtt(s, 0, 0);
+  })->UseRealTime();
+  add("xthread_rtt_cross_cpu", [raw](benchmark::State& s) {
+    raw.xthread_rtt(s, 0, 1);
+  })->UseRealTime();
+  for (int senders : {1, 2, 4}) {
+    add("xthread_flood_" + std::to_string(senders), [raw, senders](benchmark::State& s) {
+      raw.xthread_flood(s, senders);
+    })->UseRealTime();
+  }
+  for (int n : {100, 1000}) {
+    add("fd_chain_" + std::to_string(n), [raw, n](benchmark::State& s) { raw.fd_chain(s, n); });
+  }
+  // A task replaces a posted callback; a yield (sleep of zero) replaces a chain link.
+  add("coro_spawn", [raw](benchmark::State& s) { raw.batch(s, kTasks); });
+  add("coro_sleep0", [raw](benchmark::State& s) { raw.chain(s, kAwaits); });
+  add("runner_blocking", raw.one_turn);
+  add("runner_blocking_fresh", raw.one_turn_fresh);
+  // The floor of the threaded and host runners: the library's own cross-thread round trip.
+  add("runner_threaded", [raw](benchmark::State& s) { raw.xthread_rtt(s, -1, -1); })->UseRealTime();
+  add("runner_host", [raw](benchmark::State& s) { raw.xthread_rtt(s, -1, -1); })->UseRealTime();
+  return true;
+}
+
 }  // namespace weft::bench
 
 #endif  // WEFT_BENCH_BENCH_SUPPORT_H_

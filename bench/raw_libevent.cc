@@ -262,39 +262,16 @@ void one_turn_fresh(benchmark::State& state) {
   check(state, counter.value, state.iterations());
 }
 
-const bool registered = [] {
-  auto add = [](const std::string& op, std::function<void(benchmark::State&)> fn) {
-    return benchmark::RegisterBenchmark((op + "/libevent/raw").c_str(),
-                                        [fn](benchmark::State& state) { fn(state); });
-  };
-  add("call_soon_batch", [](auto& s) { batch(s, kBatch); });
-  add("call_soon_chain", [](auto& s) { chain(s, kChain); });
-  add("loop_turn", loop_turn);
-  add("timers_arm", [](auto& s) { timers(s, true); })
-      ->MeasureProcessCPUTime()
-      ->Unit(benchmark::kMillisecond);
-  add("timers_fire", [](auto& s) { timers(s, false); })
-      ->MeasureProcessCPUTime()
-      ->Unit(benchmark::kMillisecond);
-  add("timers_churn", timers_churn);
-  add("xthread_rtt_same_cpu", [](auto& s) { xthread_rtt(s, 0, 0); })->UseRealTime();
-  add("xthread_rtt_cross_cpu", [](auto& s) { xthread_rtt(s, 0, 1); })->UseRealTime();
-  for (int senders : {1, 2, 4}) {
-    add("xthread_flood_" + std::to_string(senders), [senders](auto& s) {
-      xthread_flood(s, senders);
-    })->UseRealTime();
-  }
-  for (int n : {100, 1000}) {
-    add("fd_chain_" + std::to_string(n), [n](auto& s) { fd_chain(s, n); });
-  }
-  add("coro_spawn", [](auto& s) { batch(s, kTasks); });
-  add("coro_sleep0", [](auto& s) { chain(s, kAwaits); });
-  add("runner_blocking", one_turn);
-  add("runner_blocking_fresh", one_turn_fresh);
-  add("runner_threaded", [](auto& s) { xthread_rtt(s, -1, -1); })->UseRealTime();
-  add("runner_host", [](auto& s) { xthread_rtt(s, -1, -1); })->UseRealTime();
-  return true;
-}();
+const bool registered = register_raw("libevent", RawSuite{.batch = batch,
+                                                          .chain = chain,
+                                                          .loop_turn = loop_turn,
+                                                          .timers = timers,
+                                                          .timers_churn = timers_churn,
+                                                          .xthread_rtt = xthread_rtt,
+                                                          .xthread_flood = xthread_flood,
+                                                          .fd_chain = fd_chain,
+                                                          .one_turn = one_turn,
+                                                          .one_turn_fresh = one_turn_fresh});
 
 }  // namespace
 }  // namespace weft::bench

@@ -17,6 +17,7 @@
 #include "core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/adopted_work.h"
 
 namespace weft {
 namespace {
@@ -48,37 +49,11 @@ TEST(LibuvAdopt, WeftWorkCompletesInsideTheHostsLoopAndTheHostKeepsItsCadence) {
 
   std::unique_ptr<Reactor> reactor = libuv::adopt(&loop);
   EXPECT_EQ(libuv::native_loop(*reactor), &loop);
-  const std::thread::id host = std::this_thread::get_id();
-  std::atomic<bool> off_thread{false};
-  int fds[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-  std::vector<std::string> done;
-  auto work = [&]() -> Task<void> {
-    co_await sleep(30ms);
-    done.push_back("sleep");
-    co_await wait_readable(fds[0]);
-    char c;
-    EXPECT_EQ(read(fds[0], &c, 1), 1);
-    done.push_back("fd");
-  };
-  Deferred<void> finished = spawn(*reactor, work());
-  finished.add_done([&] { uv_stop(&loop); });
-  std::thread other([&] {
-    std::this_thread::sleep_for(10ms);
-    reactor->call_from_thread([&] {
-      if (std::this_thread::get_id() != host) off_thread = true;
-      done.push_back("cross-thread");
-    });
-    std::this_thread::sleep_for(30ms);
-    EXPECT_EQ(write(fds[1], "x", 1), 1);
-  });
+  testing::AdoptedWork work(*reactor, [&] { uv_stop(&loop); });
   const TimePoint start = Clock::now();
   uv_run(&loop, UV_RUN_DEFAULT);  // the host's own loop; weft runs inside it
   const Duration elapsed = Clock::now() - start;
-  other.join();
-  EXPECT_TRUE(finished.called());
-  EXPECT_THAT(done, ::testing::ElementsAre("cross-thread", "sleep", "fd"));
-  EXPECT_FALSE(off_thread);
+  work.check();
   // The host's 5 ms timer kept ticking while weft worked (a lower bound, not a window).
   EXPECT_GE(static_cast<int>(ticker.ticks.size()), static_cast<int>(elapsed / 5ms) / 2);
 
@@ -100,8 +75,6 @@ TEST(LibuvAdopt, WeftWorkCompletesInsideTheHostsLoopAndTheHostKeepsItsCadence) {
   uv_close(reinterpret_cast<uv_handle_t*>(&ticker.timer), nullptr);
   uv_run(&loop, UV_RUN_DEFAULT);
   EXPECT_EQ(uv_loop_close(&loop), 0);
-  close(fds[0]);
-  close(fds[1]);
 }
 
 TEST(LibuvAdopt, AnIdleAdoptedReactorDoesNotKeepTheHostsLoopAlive) {
