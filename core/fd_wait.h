@@ -15,37 +15,30 @@
 
 #include <coroutine>
 
+#include "core/detail/suspension.h"
 #include "core/detail/task_context.h"
 #include "core/task.h"
 #include "core/watch.h"
 
 namespace weft {
 
-class FdWaitAwaiter {
+class FdWaitAwaiter : public detail::Suspension {
  public:
   FdWaitAwaiter(int fd, bool writable) : fd_(fd), writable_(writable) {}
-  FdWaitAwaiter(const FdWaitAwaiter&) = delete;
-  FdWaitAwaiter& operator=(const FdWaitAwaiter&) = delete;
   ~FdWaitAwaiter();
 
-  bool await_ready() const noexcept { return false; }
   template <detail::WeftPromise Promise>
   bool await_suspend(std::coroutine_handle<Promise> handle) {
     return suspend(handle, *handle.promise().context());
   }
-  void await_resume() const;
 
  private:
   bool suspend(std::coroutine_handle<> handle, detail::TaskContext& context);
-  static void cancel(void* self);
+  static bool stop(detail::Suspension& self);
 
   int fd_;
   bool writable_;
-  std::coroutine_handle<> handle_;
-  detail::TaskContext* context_ = nullptr;
   Watch watch_;
-  bool suspended_ = false;
-  bool cancelled_ = false;
 };
 
 [[nodiscard]] inline FdWaitAwaiter wait_readable(int fd) { return FdWaitAwaiter(fd, false); }

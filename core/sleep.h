@@ -13,6 +13,7 @@
 
 #include <coroutine>
 
+#include "core/detail/suspension.h"
 #include "core/detail/task_context.h"
 #include "core/task.h"
 #include "core/time.h"
@@ -20,30 +21,22 @@
 
 namespace weft {
 
-class SleepAwaiter {
+class SleepAwaiter : public detail::Suspension {
  public:
   explicit SleepAwaiter(Duration delay) : delay_(delay) {}
-  SleepAwaiter(const SleepAwaiter&) = delete;
-  SleepAwaiter& operator=(const SleepAwaiter&) = delete;
   ~SleepAwaiter();
 
-  bool await_ready() const noexcept { return false; }
   template <detail::WeftPromise Promise>
   bool await_suspend(std::coroutine_handle<Promise> handle) {
     return suspend(handle, *handle.promise().context());
   }
-  void await_resume() const;
 
  private:
   bool suspend(std::coroutine_handle<> handle, detail::TaskContext& context);
-  static void cancel(void* self);
+  static bool stop(detail::Suspension& self);
 
   Duration delay_;
-  std::coroutine_handle<> handle_;
-  detail::TaskContext* context_ = nullptr;
   TimerHandle timer_;
-  bool suspended_ = false;
-  bool cancelled_ = false;
 };
 
 [[nodiscard]] inline SleepAwaiter sleep(Duration delay) { return SleepAwaiter(delay); }
