@@ -1,33 +1,18 @@
 #include "core/backend_registry.h"
 
-#include <algorithm>
-#include <cstdlib>
-#include <mutex>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "core/errors.h"
+#include "core/detail/named_registry.h"
 
 namespace weft {
 namespace {
 
-struct Registry {
-  std::mutex mu;
-  std::vector<BackendInfo> backends ABSL_GUARDED_BY(mu);
-};
-
-// Function-local so that static registrations in other files never see it
-// unconstructed.
-Registry& registry() {
-  static Registry* const instance = new Registry;  // never destroyed: used during exit too
+// Never destroyed: backends register from static objects in other files, and reactors may be
+// made during exit.
+detail::NamedRegistry<BackendInfo>& registry() {
+  static auto* const instance = new detail::NamedRegistry<BackendInfo>("backend", "WEFT_BACKEND");
   return *instance;
-}
-
-std::string names_of(const std::vector<BackendInfo>& backends) {
-  if (backends.empty()) return "none (weft was built without backends)";
-  return absl::StrJoin(backends, ", ",
-                       [](std::string* out, const BackendInfo& info) { out->append(info.name); });
 }
 
 }  // namespace
@@ -37,50 +22,13 @@ std::string BackendInfo::label() const {
   return absl::StrCat(name, " (", mechanism, ")");
 }
 
-void register_backend(BackendInfo info) {
-  if (info.name.empty() || !info.factory) {
-    throw UsageError("weft: register_backend needs a name and a factory");
-  }
-  Registry& r = registry();
-  std::lock_guard lock(r.mu);
-  for (const BackendInfo& existing : r.backends) {
-    if (existing.name == info.name) {
-      throw UsageError(absl::StrCat("weft: backend '", info.name, "' is already registered"));
-    }
-  }
-  r.backends.push_back(std::move(info));
-  std::stable_sort(
-      r.backends.begin(), r.backends.end(), [](const BackendInfo& a, const BackendInfo& b) {
-        return a.preference != b.preference ? a.preference < b.preference : a.name < b.name;
-      });
-}
+void register_backend(BackendInfo info) { registry().add(std::move(info)); }
 
-std::vector<BackendInfo> available_backends() {
-  Registry& r = registry();
-  std::lock_guard lock(r.mu);
-  return r.backends;
-}
+std::vector<BackendInfo> available_backends() { return registry().all(); }
 
-std::string default_backend_name() {
-  if (const char* env = std::getenv("WEFT_BACKEND"); env != nullptr && *env != '\0') return env;
-  std::vector<BackendInfo> backends = available_backends();
-  if (backends.empty()) {
-    throw UnknownNameError("weft: no backend is available (weft was built without backends)");
-  }
-  return backends.front().name;
-}
+std::string default_backend_name() { return registry().default_name(); }
 
-BackendInfo find_backend(std::string_view name) {
-  const bool from_env = name.empty() && std::getenv("WEFT_BACKEND") != nullptr;
-  const std::string chosen = name.empty() ? default_backend_name() : std::string(name);
-  std::vector<BackendInfo> backends = available_backends();
-  for (BackendInfo& info : backends) {
-    if (info.name == chosen) return std::move(info);
-  }
-  throw UnknownNameError(absl::StrCat("weft: unknown backend '", chosen, "'",
-                                      from_env ? " (from WEFT_BACKEND)" : "",
-                                      "; available: ", names_of(backends)));
-}
+BackendInfo find_backend(std::string_view name) { return registry().find(name); }
 
 std::unique_ptr<Reactor> make_reactor(std::string_view name) {
   const BackendInfo info = find_backend(name);

@@ -129,7 +129,6 @@ Reactor::Reactor(std::string name, BackendFactory make_backend)
 
 Reactor::~Reactor() {
   check_loop_thread("~Reactor");
-  closing_ = true;
   // Tasks first: destroying a frame runs its destructors, which may cancel
   // timers and watches and so need the rest of the reactor intact. Each root's
   // promise detaches itself.
@@ -290,14 +289,7 @@ void Reactor::run_turn() {
   }
   // 1. The ready batch: what was queued before this turn began.
   batch_.swap(ready_);
-  for (Callback& callback : batch_) {
-    try {
-      callback();
-    } catch (...) {
-      report_error(std::current_exception(), "call_soon callback");
-    }
-  }
-  batch_.clear();
+  run_batch(batch_, "call_soon callback");
 
   // 2. Cross-thread callbacks taken in so far.
   if (incoming_pending_.load(std::memory_order_acquire)) {
@@ -306,14 +298,7 @@ void Reactor::run_turn() {
       incoming_batch_.swap(incoming_);
       incoming_pending_.store(false, std::memory_order_relaxed);
     }
-    for (Callback& callback : incoming_batch_) {
-      try {
-        callback();
-      } catch (...) {
-        report_error(std::current_exception(), "call_from_thread callback");
-      }
-    }
-    incoming_batch_.clear();
+    run_batch(incoming_batch_, "call_from_thread callback");
   }
 
   // 3. Timers due at the turn's clock reading, one at a time so that an earlier
@@ -331,6 +316,17 @@ void Reactor::run_turn() {
     }
   }
   if (!ready_.empty() && !turn_requested_) request_turn();
+}
+
+void Reactor::run_batch(std::vector<Callback>& batch, std::string_view where) {
+  for (Callback& callback : batch) {
+    try {
+      callback();
+    } catch (...) {
+      report_error(std::current_exception(), where);
+    }
+  }
+  batch.clear();
 }
 
 void Reactor::timer_expired() {

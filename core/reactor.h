@@ -200,8 +200,8 @@ class Reactor final : private LoopHooks {
   void release_fd_entry(int fd);
   void run_watcher(Watcher* watcher, Watch::Kind kind, int key);
   static void free_watcher(Watcher* watcher);
-  template <typename F>
-  void guarded(F&& f, Watch::Kind kind, int key);
+  // Runs every callback of `batch`, then empties it (keeping its capacity).
+  void run_batch(std::vector<Callback>& batch, std::string_view where);
   void check_loop_thread(const char* what) const;
 
   std::string name_;
@@ -224,7 +224,6 @@ class Reactor final : private LoopHooks {
   std::uint64_t next_watch_id_ = 1;
   detail::TaskContext* tasks_ = nullptr;
   std::size_t task_count_ = 0;
-  bool closing_ = false;
 
   // Cross-thread state. std::mutex, not absl::Mutex: ThreadSanitizer sees
   // pthread locks, and Debian's Abseil is not built with TSan annotations.

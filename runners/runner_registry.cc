@@ -1,13 +1,10 @@
 #include "runners/runner_registry.h"
 
-#include <algorithm>
-#include <cstdlib>
 #include <mutex>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "core/backend_registry.h"
+#include "core/detail/named_registry.h"
 #include "core/errors.h"
 #include "runners/blocking_runner.h"
 #include "runners/host_runner.h"
@@ -15,12 +12,6 @@
 
 namespace weft {
 namespace {
-
-void sort_runners(std::vector<RunnerInfo>& runners) {
-  std::stable_sort(runners.begin(), runners.end(), [](const RunnerInfo& a, const RunnerInfo& b) {
-    return a.preference != b.preference ? a.preference < b.preference : a.name < b.name;
-  });
-}
 
 std::vector<RunnerInfo> builtin_runners() {
   std::vector<RunnerInfo> runners;
@@ -56,17 +47,13 @@ std::vector<RunnerInfo> builtin_runners() {
         return std::make_unique<HostRunner>(*options.host, options.host_thread);
       },
   });
-  sort_runners(runners);
   return runners;
 }
 
-struct Registry {
-  std::mutex mu;
-  std::vector<RunnerInfo> runners ABSL_GUARDED_BY(mu) = builtin_runners();
-};
-
-Registry& registry() {
-  static Registry* const instance = new Registry;  // never destroyed: used during exit too
+// Never destroyed: the current runner may be made during exit.
+detail::NamedRegistry<RunnerInfo>& registry() {
+  static auto* const instance =
+      new detail::NamedRegistry<RunnerInfo>("runner", "WEFT_RUNNER", builtin_runners());
   return *instance;
 }
 
@@ -84,44 +71,14 @@ Current& current() {
 
 }  // namespace
 
-void register_runner(RunnerInfo info) {
-  if (info.name.empty() || !info.factory) {
-    throw UsageError("weft: register_runner needs a name and a factory");
-  }
-  Registry& r = registry();
-  std::lock_guard lock(r.mu);
-  for (const RunnerInfo& existing : r.runners) {
-    if (existing.name == info.name) {
-      throw UsageError(absl::StrCat("weft: runner '", info.name, "' is already registered"));
-    }
-  }
-  r.runners.push_back(std::move(info));
-  sort_runners(r.runners);
-}
+void register_runner(RunnerInfo info) { registry().add(std::move(info)); }
 
-std::vector<RunnerInfo> available_runners() {
-  Registry& r = registry();
-  std::lock_guard lock(r.mu);
-  return r.runners;
-}
+std::vector<RunnerInfo> available_runners() { return registry().all(); }
 
-std::string default_runner_name() {
-  if (const char* env = std::getenv("WEFT_RUNNER"); env != nullptr && *env != '\0') return env;
-  return available_runners().front().name;
-}
+std::string default_runner_name() { return registry().default_name(); }
 
 std::unique_ptr<Runner> make_runner(std::string_view name, const RunnerOptions& options) {
-  const bool from_env = name.empty() && std::getenv("WEFT_RUNNER") != nullptr;
-  const std::string chosen = name.empty() ? default_runner_name() : std::string(name);
-  std::vector<RunnerInfo> runners = available_runners();
-  for (const RunnerInfo& info : runners) {
-    if (info.name == chosen) return info.factory(options);
-  }
-  throw UnknownNameError(absl::StrCat(
-      "weft: unknown runner '", chosen, "'", from_env ? " (from WEFT_RUNNER)" : "",
-      "; available: ", absl::StrJoin(runners, ", ", [](std::string* out, const RunnerInfo& info) {
-        out->append(info.name);
-      })));
+  return registry().find(name).factory(options);
 }
 
 void set_current_runner(std::string_view name, const RunnerOptions& options) {

@@ -1,0 +1,99 @@
+// NamedRegistry: the one mechanism behind the backend and runner registries.
+//
+// Entries have a `name`, a `preference` (lower sorts first; the first is the default) and a
+// `factory`. The default can be overridden by an environment variable ($WEFT_BACKEND,
+// $WEFT_RUNNER). An unknown name is an UnknownNameError that lists the names that exist.
+//
+// Threading: every member is thread-safe. Make instances never-destroyed function-local
+// statics, so that registrations from static objects in other files, and lookups during exit,
+// always find them alive.
+#ifndef WEFT_CORE_DETAIL_NAMED_REGISTRY_H_
+#define WEFT_CORE_DETAIL_NAMED_REGISTRY_H_
+
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/errors.h"
+
+namespace weft::detail {
+
+template <typename Info>
+class NamedRegistry {
+ public:
+  // `kind` names entries in messages ("backend"); `env` is the variable naming the default.
+  NamedRegistry(std::string kind, const char* env, std::vector<Info> builtins = {})
+      : kind_(std::move(kind)), env_(env), entries_(std::move(builtins)) {
+    sort();
+  }
+
+  // Throws UsageError if the name is taken or the entry has no name or factory.
+  void add(Info info) {
+    if (info.name.empty() || !info.factory) {
+      throw UsageError(absl::StrCat("weft: register_", kind_, " needs a name and a factory"));
+    }
+    std::lock_guard lock(mu_);
+    for (const Info& existing : entries_) {
+      if (existing.name == info.name) {
+        throw UsageError(absl::StrCat("weft: ", kind_, " '", info.name, "' is already registered"));
+      }
+    }
+    entries_.push_back(std::move(info));
+    sort();
+  }
+
+  std::vector<Info> all() const {
+    std::lock_guard lock(mu_);
+    return entries_;
+  }
+
+  // The environment variable if set, else the first entry.
+  std::string default_name() const {
+    if (const char* env = std::getenv(env_); env != nullptr && *env != '\0') return env;
+    std::vector<Info> entries = all();
+    if (entries.empty()) {
+      throw UnknownNameError(
+          absl::StrCat("weft: no ", kind_, " is available (weft was built without any)"));
+    }
+    return entries.front().name;
+  }
+
+  // The entry named `name` (empty: default_name()).
+  Info find(std::string_view name) const {
+    const bool from_env = name.empty() && std::getenv(env_) != nullptr;
+    const std::string chosen = name.empty() ? default_name() : std::string(name);
+    std::vector<Info> entries = all();
+    for (Info& info : entries) {
+      if (info.name == chosen) return std::move(info);
+    }
+    throw UnknownNameError(absl::StrCat(
+        "weft: unknown ", kind_, " '", chosen, "'",
+        from_env ? absl::StrCat(" (from ", env_, ")") : "", "; available: ",
+        entries.empty() ? std::string("none")
+                        : absl::StrJoin(entries, ", ", [](std::string* out, const Info& info) {
+                            out->append(info.name);
+                          })));
+  }
+
+ private:
+  void sort() {
+    std::stable_sort(entries_.begin(), entries_.end(), [](const Info& a, const Info& b) {
+      return a.preference != b.preference ? a.preference < b.preference : a.name < b.name;
+    });
+  }
+
+  const std::string kind_;
+  const char* const env_;
+  mutable std::mutex mu_;
+  std::vector<Info> entries_;  // guarded by mu_; sorted by preference, then name
+};
+
+}  // namespace weft::detail
+
+#endif  // WEFT_CORE_DETAIL_NAMED_REGISTRY_H_
