@@ -9,10 +9,14 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -119,6 +123,91 @@ void flood(benchmark::State& state, int senders, Call&& call) {
   }
   check(state, delivered.load(), state.iterations() * kFlood);
   state.SetItemsProcessed(state.iterations() * kFlood);
+}
+
+// The ring of fd_chain (libevent's bench.c shape): a byte travels along n socketpairs. Each side
+// watches read_end(i) its own way and calls hop(i) when it is readable.
+class SocketRing {
+ public:
+  explicit SocketRing(int n) {
+    for (int i = 0; i < n; ++i) {
+      int pair[2];
+      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) return;
+      reads_.push_back(pair[0]);
+      writes_.push_back(pair[1]);
+    }
+  }
+  ~SocketRing() {
+    for (int fd : reads_) close(fd);
+    for (int fd : writes_) close(fd);
+  }
+  SocketRing(const SocketRing&) = delete;
+  SocketRing& operator=(const SocketRing&) = delete;
+
+  // False if the descriptors ran out (raise the fd limit).
+  bool ok(int n) const { return static_cast<int>(reads_.size()) == n; }
+  int size() const { return static_cast<int>(reads_.size()); }
+  int read_end(int i) const { return reads_[i]; }
+
+  // What read end i's readiness callback does: take the byte and pass it on, until the lap ends.
+  void hop(int i) {
+    char byte;
+    if (read(reads_[i], &byte, 1) != 1) return;
+    if (++hops_ < target_) {
+      [[maybe_unused]] ssize_t w = write(writes_[(i + 1) % writes_.size()], &byte, 1);
+    }
+  }
+  // One benchmark iteration: kFdHops hops, `turn()` running one loop iteration at a time.
+  template <typename Turn>
+  void lap(Turn&& turn) {
+    target_ = hops_ + kFdHops;
+    [[maybe_unused]] ssize_t w = write(writes_[0], "x", 1);
+    while (hops_ < target_) turn();
+  }
+  void report(benchmark::State& state) const {
+    check(state, hops_, state.iterations() * kFdHops);
+    state.SetItemsProcessed(state.iterations() * kFdHops);
+  }
+
+ private:
+  std::vector<int> reads_, writes_;
+  std::int64_t hops_ = 0;
+  std::int64_t target_ = 0;
+};
+
+// The queue a raw library's loop thread drains when woken (libuv's uv_async_t coalesces
+// wake-ups, libevent's event_active() too, so a queue is the idiom).
+class CallQueue {
+ public:
+  void push(std::function<void()> fn) {
+    std::lock_guard lock(mu_);
+    queue_.push_back(std::move(fn));
+  }
+  void run_all() {
+    std::vector<std::function<void()>> batch;
+    {
+      std::lock_guard lock(mu_);
+      batch.swap(queue_);
+    }
+    for (auto& fn : batch) fn();
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::function<void()>> queue_;
+};
+
+// Cross-thread benchmarks over a raw library's LoopThread (constructed from the CPU to pin its
+// loop to, -1 for none; call(fn) runs fn on the loop thread).
+template <typename LoopThread>
+void xthread_rtt_over(benchmark::State& state, int loop_cpu, int caller_cpu) {
+  LoopThread loop(loop_cpu);
+  round_trips(state, caller_cpu, [&](auto fn) { loop.call(std::move(fn)); });
+}
+template <typename LoopThread>
+void xthread_flood_over(benchmark::State& state, int senders) {
+  LoopThread loop(-1);
+  flood(state, senders, [&](auto fn) { loop.call(std::move(fn)); });
 }
 
 // A raw library's baselines, one function per shape of work. register_raw() names them

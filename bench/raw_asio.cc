@@ -153,59 +153,30 @@ class LoopThread {
   std::thread thread_;
 };
 
-void xthread_rtt(benchmark::State& state, int loop_cpu, int caller_cpu) {
-  LoopThread loop(loop_cpu);
-  round_trips(state, caller_cpu, [&](auto fn) { loop.call(std::move(fn)); });
+// Each descriptor re-arms its wait after every readiness.
+void arm(asio::posix::stream_descriptor& descriptor, SocketRing& ring, int i) {
+  descriptor.async_wait(asio::posix::stream_descriptor::wait_read,
+                        [&descriptor, &ring, i](boost::system::error_code error) {
+                          if (error) return;
+                          ring.hop(i);
+                          arm(descriptor, ring, i);
+                        });
 }
-
-void xthread_flood(benchmark::State& state, int senders) {
-  LoopThread loop(-1);
-  flood(state, senders, [&](auto fn) { loop.call(std::move(fn)); });
-}
-
-// A byte travelling along a ring of socketpairs; each descriptor re-arms its wait.
-struct Ring {
-  std::vector<int> reads, writes;
-  std::vector<std::unique_ptr<asio::posix::stream_descriptor>> descriptors;
-  std::int64_t hops = 0, target = 0;
-  void arm(int i) {
-    descriptors[i]->async_wait(
-        asio::posix::stream_descriptor::wait_read, [this, i](boost::system::error_code error) {
-          if (error) return;
-          char byte;
-          if (read(reads[i], &byte, 1) == 1 && ++hops < target) {
-            [[maybe_unused]] ssize_t w = write(writes[(i + 1) % writes.size()], &byte, 1);
-          }
-          arm(i);
-        });
-  }
-};
 void fd_chain(benchmark::State& state, int n) {
   Context ctx;
-  Ring ring;
+  SocketRing ring(n);
+  if (!ring.ok(n)) return state.SkipWithError("socketpair failed (raise the fd limit)");
+  std::vector<std::unique_ptr<asio::posix::stream_descriptor>> descriptors;
   for (int i = 0; i < n; ++i) {
-    int pair[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
-      state.SkipWithError("socketpair failed (raise the fd limit)");
-      return;
-    }
-    ring.reads.push_back(pair[0]);
-    ring.writes.push_back(pair[1]);
-    ring.descriptors.push_back(
-        std::make_unique<asio::posix::stream_descriptor>(ctx.context, pair[0]));
+    descriptors.push_back(
+        std::make_unique<asio::posix::stream_descriptor>(ctx.context, ring.read_end(i)));
+    arm(*descriptors.back(), ring, i);
   }
-  for (int i = 0; i < n; ++i) ring.arm(i);
-  for (auto _ : state) {
-    ring.target = ring.hops + kFdHops;
-    [[maybe_unused]] ssize_t w = write(ring.writes[0], "x", 1);
-    while (ring.hops < ring.target) ctx.context.run_one();
-  }
-  check(state, ring.hops, state.iterations() * kFdHops);
-  state.SetItemsProcessed(state.iterations() * kFdHops);
-  for (auto& d : ring.descriptors) d->cancel();
+  for (auto _ : state) ring.lap([&] { ctx.context.run_one(); });
+  for (auto& d : descriptors) d->cancel();
   ctx.context.poll();
-  ring.descriptors.clear();  // closes the read ends
-  for (int fd : ring.writes) close(fd);
+  for (auto& d : descriptors) d->release();  // the ring closes its descriptors
+  ring.report(state);
 }
 
 void one_turn(benchmark::State& state) {
@@ -228,16 +199,17 @@ void one_turn_fresh(benchmark::State& state) {
   check(state, counter.value, state.iterations());
 }
 
-const bool registered = register_raw("asio", RawSuite{.batch = batch,
-                                                      .chain = chain,
-                                                      .loop_turn = loop_turn,
-                                                      .timers = timers,
-                                                      .timers_churn = timers_churn,
-                                                      .xthread_rtt = xthread_rtt,
-                                                      .xthread_flood = xthread_flood,
-                                                      .fd_chain = fd_chain,
-                                                      .one_turn = one_turn,
-                                                      .one_turn_fresh = one_turn_fresh});
+const bool registered =
+    register_raw("asio", RawSuite{.batch = batch,
+                                  .chain = chain,
+                                  .loop_turn = loop_turn,
+                                  .timers = timers,
+                                  .timers_churn = timers_churn,
+                                  .xthread_rtt = xthread_rtt_over<LoopThread>,
+                                  .xthread_flood = xthread_flood_over<LoopThread>,
+                                  .fd_chain = fd_chain,
+                                  .one_turn = one_turn,
+                                  .one_turn_fresh = one_turn_fresh});
 
 }  // namespace
 }  // namespace weft::bench

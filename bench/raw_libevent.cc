@@ -151,95 +151,48 @@ class LoopThread {
     event_free(wake_);
   }
   void call(std::function<void()> fn) {
-    {
-      std::lock_guard lock(mu_);
-      queue_.push_back(std::move(fn));
-    }
+    queue_.push(std::move(fn));
     event_active(wake_, EV_READ, 0);
   }
 
  private:
   static void drain(evutil_socket_t, short, void* arg) {
     auto* self = static_cast<LoopThread*>(arg);
-    std::vector<std::function<void()>> batch;
-    {
-      std::lock_guard lock(self->mu_);
-      batch.swap(self->queue_);
-    }
-    for (auto& fn : batch) fn();
+    self->queue_.run_all();
     if (self->stop_.load()) event_base_loopbreak(self->base_.base);
   }
   Base base_;
   event* wake_;
-  std::mutex mu_;
-  std::vector<std::function<void()>> queue_;
+  CallQueue queue_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
 
-void xthread_rtt(benchmark::State& state, int loop_cpu, int caller_cpu) {
-  LoopThread loop(loop_cpu);
-  round_trips(state, caller_cpu, [&](auto fn) { loop.call(std::move(fn)); });
-}
-
-void xthread_flood(benchmark::State& state, int senders) {
-  LoopThread loop(-1);
-  flood(state, senders, [&](auto fn) { loop.call(std::move(fn)); });
-}
-
-// libevent's own bench.c shape: a byte travelling along a ring of socketpairs.
-struct Ring {
-  std::vector<int> reads, writes;
-  std::vector<event*> events;
-  std::int64_t hops = 0, target = 0;
-};
 struct RingSlot {
-  Ring* ring;
+  SocketRing* ring;
   int index;
 };
 void fd_chain(benchmark::State& state, int n) {
   Base base;
-  Ring ring;
+  SocketRing ring(n);
+  if (!ring.ok(n)) return state.SkipWithError("socketpair failed (raise the fd limit)");
   std::vector<RingSlot> slots(n);
-  for (int i = 0; i < n; ++i) {
-    int pair[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
-      state.SkipWithError("socketpair failed (raise the fd limit)");
-      return;
-    }
-    ring.reads.push_back(pair[0]);
-    ring.writes.push_back(pair[1]);
-  }
+  std::vector<event*> events;
   for (int i = 0; i < n; ++i) {
     slots[i] = RingSlot{&ring, i};
     event* e = event_new(
-        base.base, ring.reads[i], EV_READ | EV_PERSIST,
-        [](evutil_socket_t fd, short, void* arg) {
+        base.base, ring.read_end(i), EV_READ | EV_PERSIST,
+        [](evutil_socket_t, short, void* arg) {
           auto* slot = static_cast<RingSlot*>(arg);
-          Ring& r = *slot->ring;
-          char byte;
-          if (read(fd, &byte, 1) != 1) return;
-          if (++r.hops < r.target) {
-            [[maybe_unused]] ssize_t w =
-                write(r.writes[(slot->index + 1) % r.writes.size()], &byte, 1);
-          }
+          slot->ring->hop(slot->index);
         },
         &slots[i]);
     event_add(e, nullptr);
-    ring.events.push_back(e);
+    events.push_back(e);
   }
-  for (auto _ : state) {
-    ring.target = ring.hops + kFdHops;
-    [[maybe_unused]] ssize_t w = write(ring.writes[0], "x", 1);
-    while (ring.hops < ring.target) event_base_loop(base.base, EVLOOP_ONCE);
-  }
-  for (event* e : ring.events) event_free(e);
-  check(state, ring.hops, state.iterations() * kFdHops);
-  state.SetItemsProcessed(state.iterations() * kFdHops);
-  for (int i = 0; i < n; ++i) {
-    close(ring.reads[i]);
-    close(ring.writes[i]);
-  }
+  for (auto _ : state) ring.lap([&] { event_base_loop(base.base, EVLOOP_ONCE); });
+  for (event* e : events) event_free(e);
+  ring.report(state);
 }
 
 void one_turn(benchmark::State& state) {
@@ -262,16 +215,17 @@ void one_turn_fresh(benchmark::State& state) {
   check(state, counter.value, state.iterations());
 }
 
-const bool registered = register_raw("libevent", RawSuite{.batch = batch,
-                                                          .chain = chain,
-                                                          .loop_turn = loop_turn,
-                                                          .timers = timers,
-                                                          .timers_churn = timers_churn,
-                                                          .xthread_rtt = xthread_rtt,
-                                                          .xthread_flood = xthread_flood,
-                                                          .fd_chain = fd_chain,
-                                                          .one_turn = one_turn,
-                                                          .one_turn_fresh = one_turn_fresh});
+const bool registered =
+    register_raw("libevent", RawSuite{.batch = batch,
+                                      .chain = chain,
+                                      .loop_turn = loop_turn,
+                                      .timers = timers,
+                                      .timers_churn = timers_churn,
+                                      .xthread_rtt = xthread_rtt_over<LoopThread>,
+                                      .xthread_flood = xthread_flood_over<LoopThread>,
+                                      .fd_chain = fd_chain,
+                                      .one_turn = one_turn,
+                                      .one_turn_fresh = one_turn_fresh});
 
 }  // namespace
 }  // namespace weft::bench

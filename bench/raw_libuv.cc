@@ -184,12 +184,7 @@ class LoopThread {
     uv_loop_init(&loop_);
     uv_async_init(&loop_, &async_, [](uv_async_t* a) {
       auto* self = static_cast<LoopThread*>(a->data);
-      std::vector<std::function<void()>> batch;
-      {
-        std::lock_guard lock(self->mu_);
-        batch.swap(self->queue_);
-      }
-      for (auto& fn : batch) fn();
+      self->queue_.run_all();
       if (self->stop_.load()) uv_stop(&self->loop_);
     });
     async_.data = this;
@@ -207,78 +202,39 @@ class LoopThread {
     uv_loop_close(&loop_);
   }
   void call(std::function<void()> fn) {
-    {
-      std::lock_guard lock(mu_);
-      queue_.push_back(std::move(fn));
-    }
+    queue_.push(std::move(fn));
     uv_async_send(&async_);
   }
 
  private:
   uv_loop_t loop_;
   uv_async_t async_;
-  std::mutex mu_;
-  std::vector<std::function<void()>> queue_;
+  CallQueue queue_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };
 
-void xthread_rtt(benchmark::State& state, int loop_cpu, int caller_cpu) {
-  LoopThread loop(loop_cpu);
-  round_trips(state, caller_cpu, [&](auto fn) { loop.call(std::move(fn)); });
-}
-
-void xthread_flood(benchmark::State& state, int senders) {
-  LoopThread loop(-1);
-  flood(state, senders, [&](auto fn) { loop.call(std::move(fn)); });
-}
-
-struct Ring {
-  std::vector<int> reads, writes;
+struct PollRing {
+  SocketRing ring;
   std::vector<uv_poll_t> polls;
-  std::int64_t hops = 0, target = 0;
+  explicit PollRing(int n) : ring(n), polls(n) {}
 };
 void fd_chain(benchmark::State& state, int n) {
   Loop loop;
-  Ring ring;
-  ring.reads.resize(n);
-  ring.writes.resize(n);
-  ring.polls.resize(n);
+  PollRing r(n);
+  if (!r.ring.ok(n)) return state.SkipWithError("socketpair failed (raise the fd limit)");
   for (int i = 0; i < n; ++i) {
-    int pair[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
-      state.SkipWithError("socketpair failed (raise the fd limit)");
-      return;
-    }
-    ring.reads[i] = pair[0];
-    ring.writes[i] = pair[1];
-  }
-  for (int i = 0; i < n; ++i) {
-    uv_poll_init(&loop.loop, &ring.polls[i], ring.reads[i]);
-    ring.polls[i].data = &ring;
-    uv_poll_start(&ring.polls[i], UV_READABLE, [](uv_poll_t* p, int, int) {
-      auto* r = static_cast<Ring*>(p->data);
-      const int i = static_cast<int>(p - r->polls.data());
-      char byte;
-      if (read(r->reads[i], &byte, 1) != 1) return;
-      if (++r->hops < r->target) {
-        [[maybe_unused]] ssize_t w = write(r->writes[(i + 1) % r->reads.size()], &byte, 1);
-      }
+    uv_poll_init(&loop.loop, &r.polls[i], r.ring.read_end(i));
+    r.polls[i].data = &r;
+    uv_poll_start(&r.polls[i], UV_READABLE, [](uv_poll_t* p, int, int) {
+      auto* self = static_cast<PollRing*>(p->data);
+      self->ring.hop(static_cast<int>(p - self->polls.data()));
     });
   }
-  for (auto _ : state) {
-    ring.target = ring.hops + kFdHops;
-    [[maybe_unused]] ssize_t w = write(ring.writes[0], "x", 1);
-    while (ring.hops < ring.target) uv_run(&loop.loop, UV_RUN_ONCE);
-  }
-  for (auto& p : ring.polls) uv_close(reinterpret_cast<uv_handle_t*>(&p), nullptr);
+  for (auto _ : state) r.ring.lap([&] { uv_run(&loop.loop, UV_RUN_ONCE); });
+  for (auto& p : r.polls) uv_close(reinterpret_cast<uv_handle_t*>(&p), nullptr);
   uv_run(&loop.loop, UV_RUN_NOWAIT);
-  check(state, ring.hops, state.iterations() * kFdHops);
-  state.SetItemsProcessed(state.iterations() * kFdHops);
-  for (int i = 0; i < n; ++i) {
-    close(ring.reads[i]);
-    close(ring.writes[i]);
-  }
+  r.ring.report(state);
 }
 
 // The floor of the blocking runner: one callback posted and run by one loop iteration.
@@ -303,16 +259,17 @@ void one_turn_fresh(benchmark::State& state) {
   check(state, counter.value, state.iterations());
 }
 
-const bool registered = register_raw("libuv", RawSuite{.batch = batch,
-                                                       .chain = chain,
-                                                       .loop_turn = loop_turn,
-                                                       .timers = timers,
-                                                       .timers_churn = timers_churn,
-                                                       .xthread_rtt = xthread_rtt,
-                                                       .xthread_flood = xthread_flood,
-                                                       .fd_chain = fd_chain,
-                                                       .one_turn = one_turn,
-                                                       .one_turn_fresh = one_turn_fresh});
+const bool registered =
+    register_raw("libuv", RawSuite{.batch = batch,
+                                   .chain = chain,
+                                   .loop_turn = loop_turn,
+                                   .timers = timers,
+                                   .timers_churn = timers_churn,
+                                   .xthread_rtt = xthread_rtt_over<LoopThread>,
+                                   .xthread_flood = xthread_flood_over<LoopThread>,
+                                   .fd_chain = fd_chain,
+                                   .one_turn = one_turn,
+                                   .one_turn_fresh = one_turn_fresh});
 
 }  // namespace
 }  // namespace weft::bench

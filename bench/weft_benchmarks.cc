@@ -176,39 +176,15 @@ void xthread_flood(benchmark::State& state, const std::string& backend, int send
 // 5. fd readiness: N socketpairs in a ring, one byte travelling along it (libevent's bench.c).
 void fd_chain(benchmark::State& state, const std::string& backend, int n) {
   auto reactor = make_reactor(backend);
-  std::vector<int> reads(n), writes(n);
-  for (int i = 0; i < n; ++i) {
-    int pair[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
-      state.SkipWithError("socketpair failed (raise the fd limit)");
-      return;
-    }
-    reads[i] = pair[0];
-    writes[i] = pair[1];
-  }
-  std::int64_t hops = 0;
-  std::int64_t target = 0;
+  SocketRing ring(n);
+  if (!ring.ok(n)) return state.SkipWithError("socketpair failed (raise the fd limit)");
   std::vector<Watch> watches;
   for (int i = 0; i < n; ++i) {
-    watches.push_back(reactor->watch_readable(reads[i], [&, i] {
-      char byte;
-      if (read(reads[i], &byte, 1) != 1) return;
-      if (++hops < target) [[maybe_unused]]
-        ssize_t w = write(writes[(i + 1) % n], &byte, 1);
-    }));
+    watches.push_back(reactor->watch_readable(ring.read_end(i), [&ring, i] { ring.hop(i); }));
   }
-  for (auto _ : state) {
-    target = hops + kFdHops;
-    [[maybe_unused]] ssize_t w = write(writes[0], "x", 1);
-    while (hops < target) reactor->run_once(true);
-  }
-  check(state, hops, state.iterations() * kFdHops);
-  state.SetItemsProcessed(state.iterations() * kFdHops);
+  for (auto _ : state) ring.lap([&] { reactor->run_once(true); });
   for (Watch& watch : watches) watch.cancel();
-  for (int i = 0; i < n; ++i) {
-    close(reads[i]);
-    close(writes[i]);
-  }
+  ring.report(state);
 }
 
 // 6. Coroutines.
