@@ -3,7 +3,7 @@
 // The Reactor keeps all of weft's own state (ready queue, timer heap, watcher
 // tables, cross-thread queue) and asks a backend for only what an event loop
 // uniquely provides: a way to wait for the kernel, one timer, a cross-thread
-// wake-up, fd interest and signal interest. A backend calls back into the
+// wake-up and fd interest. A backend calls back into the
 // reactor through LoopHooks. Each backend lives in its own folder under
 // backends/ and registers a factory in the backend registry; the core never
 // includes a backend header.
@@ -56,8 +56,6 @@ class LoopHooks {
   // set_fd_interest(); an event for an fd whose interest was removed must not
   // be delivered.
   virtual void fd_ready(int fd, IoEvents events) = 0;
-  // The process received signal `signo`, which this backend was asked to watch.
-  virtual void signal_raised(int signo) = 0;
 
  protected:
   ~LoopHooks() = default;
@@ -100,17 +98,26 @@ class Backend {
   // cannot be watched (e.g. a regular file on epoll).
   virtual void set_fd_interest(int fd, IoEvents events) = 0;
 
-  // Starts or stops delivering signal `signo` through
-  // LoopHooks::signal_raised(). Every reactor watching a signal must receive
-  // it, whatever the native library does with signals for several loops. Throws
-  // std::system_error on failure.
-  virtual void set_signal_interest(int signo, bool on) = 0;
+  // Signals are not part of the contract: the reactor owns the process's signal dispositions
+  // (core/detail/signal_fan_out.h) and receives signals through a pipe it watches with
+  // set_fd_interest(), so that every reactor of every backend gets each signal.
+
+  // The process forked and this is the child: the native loop shares kernel objects with the
+  // parent (an epoll or kqueue set, an eventfd). Replace or drop them so that what follows
+  // (the reactor's teardown: removing fd interest, closing handles) changes nothing the parent
+  // sees (libuv: uv_loop_fork; libevent: event_reinit; Asio: notify_fork). Called once, on the
+  // thread that destroys the reactor in the child, before any other call there. Must not
+  // block or wait for threads (the parent's threads do not exist in the child). Throws
+  // std::system_error if the native library cannot do it; the reactor then abandons the
+  // backend without tearing it down.
+  virtual void after_fork_in_child() = 0;
 
   // Optional, for hosts that drive the loop from their own (runners/guest_reactor.h): a
   // descriptor that becomes readable when run_once(false) has native work to deliver.
   // `complete` says it covers everything the backend waits for (libuv's backend fd does); if
-  // not, it covers at least what the reactor's own tables cannot show (e.g. a signal pipe),
-  // and weft waits on it beside the watched fds. fd -1: the backend has none. Loop thread.
+  // not, it covers at least what the fd interest, the timer and wake() cannot show (an
+  // internal pipe of the backend's own), and weft waits on it beside the watched fds. fd -1:
+  // the backend has none. Loop thread.
   struct WaitFd {
     int fd = -1;
     bool complete = false;

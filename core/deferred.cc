@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <stdexcept>
+#include <vector>
 
 #include "core/reactor.h"
 
@@ -97,7 +98,7 @@ void DeferredStateBase::fire() {
   // frame): index, don't iterate.
   for (std::size_t i = 0; i < consumers_.size(); ++i) {
     if (Waiter* waiter = std::exchange(consumers_[i].waiter, nullptr)) {
-      waiter->on_fired(waiter);
+      resume_bounded(waiter->on_fired(waiter));
     } else if (consumers_[i].listener != nullptr) {
       absl::AnyInvocable<void()> listener = std::move(consumers_[i].listener);
       try {
@@ -108,6 +109,26 @@ void DeferredStateBase::fire() {
     }
   }
   consumers_.clear();
+}
+
+namespace {
+// The resumptions waiting for the one running on this thread; null when none is running.
+thread_local std::vector<std::coroutine_handle<>>* t_resumptions = nullptr;
+}  // namespace
+
+void resume_bounded(std::coroutine_handle<> handle) {
+  if (t_resumptions != nullptr) {
+    t_resumptions->push_back(handle);
+    return;
+  }
+  std::vector<std::coroutine_handle<>> queue;
+  t_resumptions = &queue;
+  struct Reset {
+    ~Reset() { t_resumptions = nullptr; }
+  } reset;
+  handle.resume();
+  // Index, don't iterate: each resumption may queue more.
+  for (std::size_t i = 0; i < queue.size(); ++i) queue[i].resume();
 }
 
 void resume_next_turn(TaskContext& context, std::coroutine_handle<> handle) {

@@ -6,7 +6,12 @@
 // chain does not transform the result: every consumer sees the same value or
 // error. Callbacks added before the Deferred fires run, in the order added,
 // inside the callback()/errback() call; callbacks added after it fired run at
-// once. A task awaiting it resumes inside callback()/errback() too.
+// once. A task awaiting it resumes inside callback()/errback() too, except that
+// resumptions nest at most one deep: a task resumed while another resumed task
+// is running on this thread (A fires d1, whose awaiter fires d2, ...) runs when
+// that one suspends or finishes, still inside the outermost callback() call.
+// So a chain of any length of tasks awaiting each other unwinds in constant
+// stack (Twisted bounds its callback chains the same way).
 //
 // Cancellation: cancel() on an unfired Deferred calls its canceller, if it has
 // one, and the producer then fires it when it has stopped (a spawned task fires
@@ -49,9 +54,10 @@ namespace detail {
 // The part of a Deferred's state that does not depend on T.
 class DeferredStateBase {
  public:
-  // A coroutine suspended on the Deferred; lives in the coroutine's frame.
+  // A coroutine suspended on the Deferred; lives in the coroutine's frame. on_fired detaches
+  // it (no longer cancellable) and returns the coroutine to resume.
   struct Waiter {
-    void (*on_fired)(Waiter* self) = nullptr;
+    std::coroutine_handle<> (*on_fired)(Waiter* self) = nullptr;
     std::size_t slot = 0;
   };
 
@@ -146,7 +152,11 @@ class DeferredAwaiter : private DeferredStateBase::Waiter {
   bool await_suspend(std::coroutine_handle<Promise> handle) {
     context_ = handle.promise().context();
     if (context_->take_pending_cancel()) {
+      // Cancelled before it got here: the awaited work is cancelled all the same (the rule
+      // holds however the cancellation arrives), and the task goes on with Cancelled now.
       cancelled_ = true;
+      std::shared_ptr<DeferredState<T>> state = state_;
+      state->cancel();
       return false;
     }
     handle_ = handle;
@@ -170,11 +180,11 @@ class DeferredAwaiter : private DeferredStateBase::Waiter {
   }
 
  private:
-  static void resume(DeferredStateBase::Waiter* waiter) {
+  static std::coroutine_handle<> resume(DeferredStateBase::Waiter* waiter) {
     auto* self = static_cast<DeferredAwaiter*>(waiter);
     self->registered_ = false;
     self->context_->clear_cancel_hook();
-    self->handle_.resume();
+    return self->handle_;
   }
   // The task was cancelled while suspended here: cancel what it waits for
   // (Twisted and asyncio propagate cancellation into the awaited Deferred), and
@@ -191,6 +201,10 @@ class DeferredAwaiter : private DeferredStateBase::Waiter {
 // Resumes `handle` from the reactor's next turn (declared here, defined in
 // deferred.cc, so that this header need not include the reactor).
 void resume_next_turn(TaskContext& context, std::coroutine_handle<> handle);
+
+// Resumes `handle` now, or, if a coroutine resumed this way is already running on this thread,
+// as soon as it suspends: resumptions never nest, so the stack stays bounded.
+void resume_bounded(std::coroutine_handle<> handle);
 
 template <typename T, bool kConsume>
 void DeferredAwaiter<T, kConsume>::cancel(void* awaiter) {

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -15,7 +16,11 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
+#include "core/detail/fork_generation.h"
+#include "core/detail/signal_fan_out.h"
 #include "core/errors.h"
+#include "core/io_handle.h"
+#include "core/timer.h"
 
 // Debug builds check the loop-thread rule on every loop-thread-only entry
 // point.
@@ -70,7 +75,45 @@ IoEvents bit_of(Watch::Kind kind) {
   return kind == Watch::Kind::kReadable ? IoEvents::kReadable : IoEvents::kWritable;
 }
 
+// The backend names the descriptor it was given, which for a watched fd is weft's duplicate;
+// say the caller's number instead.
+[[noreturn]] void rethrow_for_fd(const std::system_error& error, int fd) {
+  throw std::system_error(error.code(), absl::StrCat("weft: cannot watch fd ", fd));
+}
+
+// A native timer is never armed further ahead than this: some libraries misbehave with
+// deadlines centuries away (libevent stalls its other timers). Firing early is harmless: the
+// reactor finds nothing due and re-arms.
+constexpr Duration kMaxNativeTimeout = std::chrono::hours(1);
+
+// Queues whose capacity grew past this in a burst give it back when they are quiet again.
+constexpr std::size_t kKeepCapacity = 1 << 16;
+
+int make_pipe(int fds[2]) {
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
+  return pipe2(fds, O_NONBLOCK | O_CLOEXEC);
+#else
+  if (pipe(fds) != 0) return -1;
+  for (int i = 0; i < 2; ++i) {
+    fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+    fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+  }
+  return 0;
+#endif
+}
+
 }  // namespace
+
+// An IoHandle's registration. Heap-allocated so that it can outlive its handle while its
+// callback is on the stack (like Watcher).
+struct Reactor::IoTarget {
+  Reactor* reactor = nullptr;  // null once the reactor is gone
+  absl::AnyInvocable<void(IoEvents)> callback;
+  int fd = -1;
+  IoEvents interest = IoEvents::kNone;
+  bool running = false;
+  bool released = false;
+};
 
 // Marks this thread as running the reactor's callbacks, for Reactor::current()
 // and for the thread checks. Used by every LoopHooks entry, so it also covers a
@@ -125,9 +168,26 @@ class Reactor::RunScope {
 };
 
 Reactor::Reactor(std::string name, BackendFactory make_backend)
-    : name_(std::move(name)), backend_(make_backend(*this)) {}
+    : name_(std::move(name)), fork_generation_((detail::watch_forks(), detail::fork_generation())) {
+  backend_ = make_backend(*this);
+}
 
 Reactor::~Reactor() {
+  if (fork_generation_ != detail::fork_generation()) {
+    // Inherited through fork(): detach the backend from the parent's kernel objects first, so
+    // that the teardown below changes nothing the parent sees. If the native library cannot,
+    // abandon the backend (its memory and descriptors stay with this process until it exits
+    // or execs) rather than touch the parent's registrations.
+    running_.store(false, std::memory_order_relaxed);
+    loop_thread_.store(std::thread::id(), std::memory_order_relaxed);
+    try {
+      backend_->after_fork_in_child();
+    } catch (...) {
+      (void)backend_.release();
+    }
+    fork_generation_ = detail::fork_generation();
+    if (backend_ == nullptr) return;
+  }
   check_loop_thread("~Reactor");
   // Tasks first: destroying a frame runs its destructors, which may cancel
   // timers and watches and so need the rest of the reactor intact. Each root's
@@ -146,7 +206,7 @@ Reactor::~Reactor() {
     }
     const bool had_timers = !timers_.empty();
     timers_.clear();
-    const bool had_watches = !fds_.empty() || !signals_.empty();
+    const bool had_watches = !fds_.empty() || !signals_.empty() || io_count_ != 0;
     while (!fds_.empty()) {
       const int fd = fds_.begin()->first;
       FdEntry& entry = fds_.begin()->second;
@@ -158,8 +218,23 @@ Reactor::~Reactor() {
     }
     while (!signals_.empty()) {
       auto node = signals_.extract(signals_.begin());
-      backend_->set_signal_interest(node.key(), false);
       for (Watcher* watcher : node.mapped()) free_watcher(watcher);
+    }
+    close_signal_pipe();
+    // IoHandles still open belong to their owners; unregister them so the backend holds
+    // nothing. An owner that resets its handle later (against the rules) only frees memory.
+    for (auto it = by_native_.begin(); it != by_native_.end();) {
+      if (IoTarget* io = it->second.io) {
+        try {
+          backend_->set_fd_interest(io->fd, IoEvents::kNone);
+        } catch (...) {
+        }
+        io->released = true;
+        io->reactor = nullptr;
+        by_native_.erase(it++);
+      } else {
+        ++it;
+      }
     }
     if (ready.empty() && batch.empty() && incoming.empty() && !had_timers && !had_watches) {
       break;
@@ -172,6 +247,14 @@ Reactor* Reactor::current() { return t_current; }
 
 bool Reactor::in_loop_thread() const {
   return loop_thread_.load(std::memory_order_relaxed) == std::this_thread::get_id();
+}
+
+void Reactor::check_not_forked(const char* what) const {
+  if (fork_generation_ != detail::fork_generation()) [[unlikely]] {
+    throw UsageError(absl::StrCat("weft: Reactor::", what, " on reactor '", name_,
+                                  "', which was made before fork(): in the child an inherited "
+                                  "reactor can only be destroyed; make a new one"));
+  }
 }
 
 void Reactor::check_loop_thread([[maybe_unused]] const char* what) const {
@@ -190,19 +273,23 @@ void Reactor::check_loop_thread([[maybe_unused]] const char* what) const {
 // ---- Scheduling ----
 
 void Reactor::request_turn() {
+  check_not_forked("call_soon");
   turn_requested_ = true;
   backend_->request_turn();
 }
 
-void Reactor::call_soon(Callback callback) {
+CallHandle Reactor::call_soon(Callback callback) {
   check_loop_thread("call_soon");
+  if (callback == nullptr) throw std::invalid_argument("weft: call_soon: empty callback");
+  const std::uint64_t sequence = ready_first_ + ready_.size();
   ready_.push_back(std::move(callback));
   if (!turn_requested_) request_turn();
+  return CallHandle(this, sequence, /*from_thread=*/false);
 }
 
 TimerHandle Reactor::call_later(Duration delay, Callback callback) {
   if (delay < Duration::zero()) delay = Duration::zero();
-  return add_timer(now() + delay, std::move(callback));
+  return add_timer(add_saturating(now(), delay), std::move(callback));
 }
 
 TimerHandle Reactor::call_at(TimePoint when, Callback callback) {
@@ -211,6 +298,7 @@ TimerHandle Reactor::call_at(TimePoint when, Callback callback) {
 
 TimerHandle Reactor::add_timer(TimePoint when, Callback callback) {
   check_loop_thread("call_later");
+  check_not_forked("call_later");
   if (callback == nullptr) throw std::invalid_argument("weft: call_later: empty callback");
   const detail::TimerId id = timers_.push(when, std::move(callback));
   // Inside a turn the native timer is synced once at its end.
@@ -228,8 +316,42 @@ bool TimerHandle::cancel() {
 
 bool TimerHandle::pending() const { return reactor_ != nullptr && reactor_->timers_.pending(id_); }
 
+TimePoint TimerHandle::deadline() const {
+  return pending() ? reactor_->timers_.deadline(id_) : TimePoint::max();
+}
+
+bool TimerHandle::reschedule(TimePoint when) {
+  if (reactor_ == nullptr) return false;
+  reactor_->check_loop_thread("TimerHandle::reschedule");
+  if (!reactor_->timers_.reschedule(id_, when)) return false;
+  if (!reactor_->in_hook_) reactor_->sync_timer();
+  return true;
+}
+
+void Timer::start_at(TimePoint when) {
+  if (handle_.reschedule(when)) return;
+  handle_ = reactor_->call_at(when, [this] { callback_(); });
+}
+
+void Timer::start_after(Duration delay) {
+  if (delay < Duration::zero()) delay = Duration::zero();
+  start_at(add_saturating(reactor_->now(), delay));
+}
+
+// Hands the earliest deadline to the backend's one timer. A deadline that is already due is
+// not armed natively: inside a native timer callback, a timer armed in the past may fire again
+// in the same native pass (libuv's does) before weft can run anything, so a due timer becomes
+// a requested turn instead. Far deadlines are clamped (kMaxNativeTimeout).
 void Reactor::sync_timer() {
-  const TimePoint next = timers_.empty() ? TimePoint::max() : timers_.next_deadline();
+  TimePoint next = timers_.empty() ? TimePoint::max() : timers_.next_deadline();
+  if (next != TimePoint::max()) {
+    if (next <= turn_now_) {
+      if (!turn_requested_) request_turn();
+      next = TimePoint::max();
+    } else if (next > add_saturating(turn_now_, kMaxNativeTimeout)) {
+      next = std::min(next, add_saturating(Clock::now(), kMaxNativeTimeout));
+    }
+  }
   if (next == armed_deadline_) return;
   if (next == TimePoint::max()) {
     backend_->clear_timer();
@@ -239,22 +361,77 @@ void Reactor::sync_timer() {
   armed_deadline_ = next;
 }
 
-void Reactor::call_from_thread(Callback callback) {
+CallHandle Reactor::call_from_thread(Callback callback) {
+  check_not_forked("call_from_thread");
+  if (callback == nullptr) throw std::invalid_argument("weft: call_from_thread: empty callback");
   bool first;
+  std::uint64_t sequence;
   {
     std::lock_guard lock(incoming_mu_);
     first = incoming_.empty();
+    sequence = incoming_first_ + incoming_.size();
     incoming_.push_back(std::move(callback));
     incoming_pending_.store(true, std::memory_order_relaxed);
   }
   // Only the call that made the queue non-empty wakes the loop; the others ride
   // along.
   if (first) backend_->wake();
+  return CallHandle(this, sequence, /*from_thread=*/true);
+}
+
+bool CallHandle::cancel() {
+  return reactor_ != nullptr && reactor_->cancel_call(sequence_, from_thread_);
+}
+
+bool CallHandle::pending() const {
+  return reactor_ != nullptr && reactor_->call_pending(sequence_, from_thread_);
+}
+
+bool Reactor::cancel_call(std::uint64_t sequence, bool from_thread) {
+  Callback dropped;  // destroyed after the lock is released: its destructor may queue more
+  if (from_thread) {
+    std::lock_guard lock(incoming_mu_);
+    if (sequence < incoming_first_ || sequence - incoming_first_ >= incoming_.size()) {
+      return false;
+    }
+    Callback& slot = incoming_[sequence - incoming_first_];
+    if (slot == nullptr) return false;
+    dropped = std::move(slot);
+    slot = nullptr;
+    ++incoming_cancelled_;
+    return true;
+  }
+  check_loop_thread("CallHandle::cancel");
+  Callback* slot = nullptr;
+  if (sequence >= ready_first_ && sequence - ready_first_ < ready_.size()) {
+    slot = &ready_[sequence - ready_first_];
+    if (*slot != nullptr) ++ready_cancelled_;
+  } else if (sequence >= batch_first_ + batch_next_ && sequence - batch_first_ < batch_.size()) {
+    slot = &batch_[sequence - batch_first_];
+  }
+  if (slot == nullptr || *slot == nullptr) return false;
+  dropped = std::move(*slot);
+  *slot = nullptr;
+  return true;
+}
+
+bool Reactor::call_pending(std::uint64_t sequence, bool from_thread) const {
+  if (from_thread) {
+    std::lock_guard lock(incoming_mu_);
+    return sequence >= incoming_first_ && sequence - incoming_first_ < incoming_.size() &&
+           incoming_[sequence - incoming_first_] != nullptr;
+  }
+  if (sequence >= ready_first_ && sequence - ready_first_ < ready_.size()) {
+    return ready_[sequence - ready_first_] != nullptr;
+  }
+  return sequence >= batch_first_ + batch_next_ && sequence - batch_first_ < batch_.size() &&
+         batch_[sequence - batch_first_] != nullptr;
 }
 
 // ---- Running ----
 
 void Reactor::run() {
+  check_not_forked("run");
   RunScope scope(*this, "run");
   in_run_ = true;
   struct ClearInRun {
@@ -266,12 +443,25 @@ void Reactor::run() {
   }
 }
 
-void Reactor::run_once(bool may_block) {
-  RunScope scope(*this, "run_once");
-  backend_->run_once(may_block && !stop_requested_.load(std::memory_order_acquire));
+bool Reactor::run_once(bool may_block) {
+  check_not_forked("run_once");
+  {
+    RunScope scope(*this, "run_once");
+    backend_->run_once(may_block && !stop_requested_.load(std::memory_order_acquire));
+  }
+  return has_work();
+}
+
+bool Reactor::has_work() const {
+  if (ready_.size() > ready_cancelled_ || !timers_.empty() || !fds_.empty() || !signals_.empty() ||
+      io_count_ != 0 || task_count_ != 0) {
+    return true;
+  }
+  return incoming_pending_.load(std::memory_order_acquire);
 }
 
 void Reactor::stop() {
+  check_not_forked("stop");
   stop_requested_.store(true, std::memory_order_release);
   // Also from the loop thread: the wake keeps the rest of this iteration from
   // blocking.
@@ -281,32 +471,60 @@ void Reactor::stop() {
 void Reactor::run_turn() {
   HookScope scope(*this);
   turn_requested_ = false;
+  turn_now_ = Clock::now();
   if (in_run_ && stop_requested_.load(std::memory_order_acquire)) {
-    // run() returns at the end of this iteration; this turn's work waits for
-    // the next run().
-    if (!ready_.empty() || incoming_pending_.load(std::memory_order_relaxed)) request_turn();
+    // run() returns at the end of this iteration; this turn's work waits for the next run().
+    // Due timers are not run either; sync_timer (at the end of this hook) turns them into a
+    // requested turn rather than re-arming the native timer in the past, which libuv would
+    // fire again in this same native pass, forever.
+    if (ready_.size() > ready_cancelled_ || incoming_pending_.load(std::memory_order_relaxed)) {
+      request_turn();
+    }
     return;
   }
   // 1. The ready batch: what was queued before this turn began.
   batch_.swap(ready_);
-  run_batch(batch_, "call_soon callback");
+  batch_first_ = ready_first_;
+  ready_first_ += batch_.size();
+  ready_cancelled_ = 0;
+  for (batch_next_ = 0; batch_next_ < batch_.size();) {
+    Callback callback = std::move(batch_[batch_next_++]);
+    if (callback == nullptr) continue;  // cancelled
+    try {
+      callback();
+    } catch (...) {
+      report_error(std::current_exception(), "call_soon callback");
+    }
+  }
+  batch_.clear();
+  batch_first_ = 0;
+  batch_next_ = 0;
+  // A burst's capacity is given back once the queues are quiet again.
+  if (batch_.capacity() > kKeepCapacity && ready_.size() < kKeepCapacity / 4) {
+    std::vector<Callback>().swap(batch_);
+  }
 
   // 2. Cross-thread callbacks taken in so far.
   if (incoming_pending_.load(std::memory_order_acquire)) {
     {
       std::lock_guard lock(incoming_mu_);
       incoming_batch_.swap(incoming_);
+      incoming_first_ += incoming_batch_.size();
+      incoming_cancelled_ = 0;
       incoming_pending_.store(false, std::memory_order_relaxed);
     }
     run_batch(incoming_batch_, "call_from_thread callback");
+    if (incoming_batch_.capacity() > kKeepCapacity) std::vector<Callback>().swap(incoming_batch_);
   }
 
   // 3. Timers due at the turn's clock reading, one at a time so that an earlier
-  // callback can still cancel a later one.
+  // callback can still cancel a later one. Only timers that existed when the pass began: one
+  // that a callback adds (or moves) into the past runs next turn, so a timer re-arming itself
+  // at a past deadline cannot keep this turn going forever.
   if (!timers_.empty()) {
-    const TimePoint now = Clock::now();
+    const std::uint64_t cutoff = timers_.next_sequence();
     Callback callback;
-    while (timers_.pop_due(now, callback)) {
+    while (timers_.pop_due(turn_now_, cutoff, callback)) {
       try {
         callback();
       } catch (...) {
@@ -315,11 +533,12 @@ void Reactor::run_turn() {
       callback = nullptr;
     }
   }
-  if (!ready_.empty() && !turn_requested_) request_turn();
+  if (ready_.size() > ready_cancelled_ && !turn_requested_) request_turn();
 }
 
 void Reactor::run_batch(std::vector<Callback>& batch, std::string_view where) {
   for (Callback& callback : batch) {
+    if (callback == nullptr) continue;  // cancelled
     try {
       callback();
     } catch (...) {
@@ -346,6 +565,7 @@ Watch Reactor::watch_writable(int fd, Callback callback) {
 
 Watch Reactor::watch_fd(int fd, Watch::Kind kind, Callback callback) {
   check_loop_thread("watch_readable/watch_writable");
+  check_not_forked("watch_readable/watch_writable");
   if (callback == nullptr) throw std::invalid_argument("weft: watch: empty callback");
   auto it = fds_.find(fd);
   if (it == fds_.end()) {
@@ -358,7 +578,7 @@ Watch Reactor::watch_fd(int fd, Watch::Kind kind, Callback callback) {
                               absl::StrCat("weft: cannot watch fd ", fd));
     }
     it = fds_.emplace(fd, FdEntry{.native_fd = native}).first;
-    fd_by_native_[native] = fd;
+    by_native_[native] = NativeTarget{.user_fd = fd};
   } else if (!same_file(fd, it->second.native_fd)) {
     throw UsageError(absl::StrCat("weft: fd ", fd,
                                   " is still watched for a file that was closed since; cancel "
@@ -374,6 +594,9 @@ Watch Reactor::watch_fd(int fd, Watch::Kind kind, Callback callback) {
   const IoEvents interest = entry.interest | bit_of(kind);
   try {
     backend_->set_fd_interest(entry.native_fd, interest);
+  } catch (const std::system_error& error) {
+    if (entry.interest == IoEvents::kNone) release_fd_entry(fd);
+    rethrow_for_fd(error, fd);
   } catch (...) {
     if (entry.interest == IoEvents::kNone) release_fd_entry(fd);
     throw;
@@ -393,27 +616,105 @@ void Reactor::release_fd_entry(int fd) {
     // Removing interest cannot meaningfully fail; the descriptor is closed
     // below regardless.
   }
-  fd_by_native_.erase(native);
+  by_native_.erase(native);
   fds_.erase(it);
   close(native);
 }
 
+// ---- Signals ----
+
 Watch Reactor::watch_signal(int signo, Callback callback) {
   check_loop_thread("watch_signal");
+  check_not_forked("watch_signal");
   if (callback == nullptr) throw std::invalid_argument("weft: watch_signal: empty callback");
-  std::vector<Watcher*>& watchers = signals_[signo];
-  if (watchers.empty()) {
+  auto it = signals_.find(signo);
+  if (it == signals_.end()) {
+    const bool fresh_pipe = signal_read_fd_ < 0;
+    if (fresh_pipe) open_signal_pipe();
     try {
-      backend_->set_signal_interest(signo, true);
+      signal_slots_[signo] = detail::add_signal_target(signo, signal_write_fd_);
     } catch (...) {
-      signals_.erase(signo);
+      signal_slots_.erase(signo);
+      if (fresh_pipe) close_signal_pipe();
       throw;
     }
+    it = signals_.emplace(signo, std::vector<Watcher*>()).first;
   }
   const std::uint64_t id = next_watch_id_++;
-  watchers.push_back(new Watcher{.callback = std::move(callback), .id = id});
+  it->second.push_back(new Watcher{.callback = std::move(callback), .id = id});
   return Watch(this, Watch::Kind::kSignal, signo, id);
 }
+
+void Reactor::open_signal_pipe() {
+  int fds[2];
+  if (make_pipe(fds) != 0) {
+    throw std::system_error(errno, std::generic_category(),
+                            "weft: cannot watch signals: cannot make the signal pipe");
+  }
+  try {
+    backend_->set_fd_interest(fds[0], IoEvents::kReadable);
+  } catch (...) {
+    close(fds[0]);
+    close(fds[1]);
+    throw;
+  }
+  signal_read_fd_ = fds[0];
+  signal_write_fd_ = fds[1];
+  by_native_[signal_read_fd_] = NativeTarget{};
+}
+
+// Also removes every target of this reactor from the fan-out.
+void Reactor::close_signal_pipe() {
+  for (const auto& [signo, slot] : signal_slots_) detail::remove_signal_target(signo, slot);
+  signal_slots_.clear();
+  if (signal_read_fd_ < 0) return;
+  try {
+    backend_->set_fd_interest(signal_read_fd_, IoEvents::kNone);
+  } catch (...) {
+  }
+  by_native_.erase(signal_read_fd_);
+  close(signal_read_fd_);
+  close(signal_write_fd_);
+  signal_read_fd_ = signal_write_fd_ = -1;
+}
+
+void Reactor::drain_signal_pipe() {
+  // Read everything available, then deliver each signal number once per batch: the kernel
+  // merges pending signals too, and a burst must not run a watcher thousands of times.
+  bool raised[NSIG] = {};
+  unsigned char bytes[256];
+  for (;;) {
+    const ssize_t n = read(signal_read_fd_, bytes, sizeof bytes);
+    if (n <= 0) break;
+    for (ssize_t i = 0; i < n; ++i) {
+      if (bytes[i] < NSIG) raised[bytes[i]] = true;
+    }
+    if (n < static_cast<ssize_t>(sizeof bytes)) break;
+  }
+  for (int signo = 1; signo < NSIG; ++signo) {
+    if (raised[signo]) dispatch_signal(signo);
+  }
+}
+
+void Reactor::dispatch_signal(int signo) {
+  auto it = signals_.find(signo);
+  if (it == signals_.end()) return;
+  // Callbacks may cancel any watcher of this signal; look each up again by id.
+  absl::InlinedVector<std::uint64_t, 4> ids;
+  for (const Watcher* watcher : it->second) ids.push_back(watcher->id);
+  for (std::uint64_t id : ids) {
+    auto current = signals_.find(signo);
+    if (current == signals_.end()) return;
+    for (Watcher* watcher : current->second) {
+      if (watcher->id == id) {
+        run_watcher(watcher, Watch::Kind::kSignal, signo);
+        break;
+      }
+    }
+  }
+}
+
+// ---- Watch handles ----
 
 bool Watch::cancel() {
   if (reactor_ == nullptr) return false;
@@ -441,6 +742,7 @@ bool Reactor::watch_active(Watch::Kind kind, int key, std::uint64_t id) const {
 
 bool Reactor::cancel_watch(Watch::Kind kind, int key, std::uint64_t id) {
   check_loop_thread("Watch::cancel");
+  check_not_forked("Watch::cancel");
   if (kind == Watch::Kind::kSignal) {
     auto it = signals_.find(key);
     if (it == signals_.end()) return false;
@@ -451,7 +753,11 @@ bool Reactor::cancel_watch(Watch::Kind kind, int key, std::uint64_t id) {
       watchers.erase(w);
       if (watchers.empty()) {
         signals_.erase(it);
-        backend_->set_signal_interest(key, false);
+        if (auto slot = signal_slots_.find(key); slot != signal_slots_.end()) {
+          detail::remove_signal_target(key, slot->second);
+          signal_slots_.erase(slot);
+        }
+        if (signals_.empty()) close_signal_pipe();
       }
       free_watcher(watcher);
       return true;
@@ -470,7 +776,12 @@ bool Reactor::cancel_watch(Watch::Kind kind, int key, std::uint64_t id) {
     release_fd_entry(key);
   } else {
     entry.interest = interest;
-    backend_->set_fd_interest(entry.native_fd, interest);
+    try {
+      backend_->set_fd_interest(entry.native_fd, interest);
+    } catch (const std::system_error& error) {
+      free_watcher(watcher);
+      rethrow_for_fd(error, key);
+    }
   }
   free_watcher(watcher);
   return true;
@@ -498,9 +809,26 @@ void Reactor::run_watcher(Watcher* watcher, Watch::Kind kind, int key) {
 
 void Reactor::fd_ready(int native_fd, IoEvents events) {
   HookScope scope(*this);
-  auto native = fd_by_native_.find(native_fd);
-  if (native == fd_by_native_.end()) return;
-  const int fd = native->second;
+  auto native = by_native_.find(native_fd);
+  if (native == by_native_.end()) return;
+  if (IoTarget* io = native->second.io) {
+    const IoEvents ready = events & io->interest;
+    if (!any(ready)) return;
+    io->running = true;
+    try {
+      io->callback(ready);
+    } catch (...) {
+      report_error(std::current_exception(), absl::StrCat("I/O callback on fd ", io->fd));
+    }
+    io->running = false;
+    if (io->released) delete io;
+    return;
+  }
+  const int fd = native->second.user_fd;
+  if (fd < 0) {
+    drain_signal_pipe();
+    return;
+  }
   // Re-find the entry before each callback: the previous one may have cancelled
   // either watcher (or both, releasing the entry) or watched more fds, moving
   // the table.
@@ -513,24 +841,57 @@ void Reactor::fd_ready(int native_fd, IoEvents events) {
   }
 }
 
-void Reactor::signal_raised(int signo) {
-  HookScope scope(*this);
-  auto it = signals_.find(signo);
-  if (it == signals_.end()) return;
-  // Callbacks may cancel any watcher of this signal; look each up again by id.
-  absl::InlinedVector<std::uint64_t, 4> ids;
-  for (const Watcher* watcher : it->second) ids.push_back(watcher->id);
-  for (std::uint64_t id : ids) {
-    auto current = signals_.find(signo);
-    if (current == signals_.end()) return;
-    for (Watcher* watcher : current->second) {
-      if (watcher->id == id) {
-        run_watcher(watcher, Watch::Kind::kSignal, signo);
-        break;
+// ---- IoHandle ----
+
+Reactor::IoTarget* Reactor::register_io(int fd, absl::AnyInvocable<void(IoEvents)> on_ready) {
+  check_loop_thread("IoHandle");
+  check_not_forked("IoHandle");
+  if (on_ready == nullptr) throw std::invalid_argument("weft: IoHandle: empty callback");
+  if (fd < 0) throw std::invalid_argument(absl::StrCat("weft: IoHandle: bad fd ", fd));
+  auto [it, fresh] = by_native_.try_emplace(fd);
+  if (!fresh) {
+    throw UsageError(
+        absl::StrCat("weft: fd ", fd, " is already registered with reactor '", name_, "'"));
+  }
+  auto* io = new IoTarget{.reactor = this, .callback = std::move(on_ready), .fd = fd};
+  it->second.io = io;
+  ++io_count_;
+  return io;
+}
+
+void Reactor::set_io_interest(IoTarget* io, IoEvents events) {
+  if (io == nullptr) throw UsageError("weft: IoHandle::set_interest on an empty handle");
+  if (io->released) {
+    throw UsageError(absl::StrCat("weft: IoHandle for fd ", io->fd,
+                                  " outlived its reactor's "
+                                  "registrations"));
+  }
+  if (io->interest == events) return;
+  check_not_forked("IoHandle::set_interest");
+  backend_->set_fd_interest(io->fd, events);
+  io->interest = events;
+}
+
+void Reactor::unregister_io(IoTarget* io) {
+  if (Reactor* self = io->reactor; self != nullptr && !io->released) {
+    io->released = true;
+    --self->io_count_;
+    self->by_native_.erase(io->fd);
+    if (io->interest != IoEvents::kNone && self->fork_generation_ == detail::fork_generation()) {
+      try {
+        self->backend_->set_fd_interest(io->fd, IoEvents::kNone);
+      } catch (...) {
       }
     }
   }
+  if (!io->running) delete io;
 }
+
+IoEvents IoHandle::interest() const {
+  return target_ != nullptr ? target_->interest : IoEvents::kNone;
+}
+
+int IoHandle::fd() const { return target_ != nullptr ? target_->fd : -1; }
 
 // ---- Errors and diagnostics ----
 
@@ -551,7 +912,7 @@ void Reactor::report_error(std::exception_ptr error, std::string_view where) {
 
 Reactor::Counts Reactor::counts() const {
   Counts counts;
-  counts.ready = ready_.size();
+  counts.ready = ready_.size() - ready_cancelled_;
   counts.timers = timers_.size();
   counts.watches = 0;
   for (const auto& [fd, entry] : fds_) {
@@ -559,8 +920,9 @@ Reactor::Counts Reactor::counts() const {
   }
   for (const auto& [signo, watchers] : signals_) counts.watches += watchers.size();
   counts.tasks = task_count_;
+  counts.io_handles = io_count_;
   std::lock_guard lock(incoming_mu_);
-  counts.from_thread = incoming_.size();
+  counts.from_thread = incoming_.size() - incoming_cancelled_;
   return counts;
 }
 

@@ -30,9 +30,19 @@
 // it: ready and cross-thread callbacks, timers and watchers are released, and
 // unfinished tasks are destroyed (their frames' destructors run; they never
 // resume and their Deferreds never fire). No callback runs after the destructor
-// returns; nothing leaks. Handles (TimerHandle, Watch) must not be used after
-// their reactor is destroyed. Do not destroy a reactor while another thread may
-// still call call_from_thread() or stop() on it.
+// returns; nothing leaks. Handles (TimerHandle, Watch, CallHandle, IoHandle)
+// must not be used after their reactor is destroyed. Do not destroy a reactor
+// while another thread may still call call_from_thread() or stop() on it.
+//
+// fork: a reactor belongs to the process that made it. In a forked child, the
+// only thing to do with an inherited reactor is to destroy it: that releases
+// the child's copies without touching the parent's registrations (the backend
+// first detaches its kernel objects: uv_loop_fork, event_reinit,
+// notify_fork). Any other use in the child throws UsageError.
+//
+// Time: every deadline saturates (add_saturating in core/time.h):
+// call_later(Duration::max()) never fires, a deadline at TimePoint::min() is
+// simply due.
 #ifndef WEFT_CORE_REACTOR_H_
 #define WEFT_CORE_REACTOR_H_
 
@@ -52,6 +62,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
 #include "core/backend.h"
+#include "core/call_handle.h"
 #include "core/detail/task_context.h"
 #include "core/detail/timer_queue.h"
 #include "core/time.h"
@@ -92,11 +103,12 @@ class Reactor final : private LoopHooks {
   // ---- Scheduling (loop thread) ----
 
   // Queues `callback` to run in the next turn, after everything queued before
-  // it.
-  void call_soon(Callback callback);
+  // it. The handle can cancel it until it starts running.
+  CallHandle call_soon(Callback callback);
   // Runs `callback` once, no earlier than `delay` (or `when`) from now. A
-  // negative delay counts as zero. The callback runs in a later turn, never
-  // inside this call.
+  // negative delay counts as zero; Duration::max() (or TimePoint::max()) means
+  // never. The callback runs in a later turn, never inside this call, even if
+  // it is already due: a timer added while timers run waits for the next turn.
   TimerHandle call_later(Duration delay, Callback callback);
   TimerHandle call_at(TimePoint when, Callback callback);
   // The reactor's clock (steady_clock), read fresh: deadlines computed from it
@@ -106,8 +118,9 @@ class Reactor final : private LoopHooks {
   // Thread-safe: queues `callback` from any thread and wakes the loop if it is
   // blocked. Callbacks from one thread run in the order they were queued. Each
   // runs exactly once if the reactor runs again; if the reactor is destroyed
-  // first, it is dropped without running.
-  void call_from_thread(Callback callback);
+  // first, it is dropped without running. The handle's cancel() is thread-safe
+  // too: it returns true if the callback will not run.
+  CallHandle call_from_thread(Callback callback);
 
   // ---- Watchers (loop thread) ----
 
@@ -121,7 +134,11 @@ class Reactor final : private LoopHooks {
   Watch watch_readable(int fd, Callback callback);
   Watch watch_writable(int fd, Callback callback);
   // Calls `callback` on the loop thread each time the process receives `signo`,
-  // until the Watch is cancelled. Every reactor watching a signal gets it.
+  // until the Watch is cancelled. Every reactor watching a signal gets it,
+  // whatever its backend; the disposition the program had before weft watched
+  // the signal (its own handler, SIG_IGN, SIG_DFL) comes back when the last
+  // watch of that signal in the process is cancelled. Signals that arrive
+  // close together may be delivered once, as the kernel merges them.
   Watch watch_signal(int signo, Callback callback);
 
   // ---- Running ----
@@ -135,8 +152,13 @@ class Reactor final : private LoopHooks {
   void run();
   // Runs one loop iteration: waits for the kernel if `may_block` and there is
   // nothing ready, then runs what became ready. Does not consume a pending
-  // stop().
-  void run_once(bool may_block = true);
+  // stop(), and does not block while one is pending. Returns whether the
+  // reactor still has work that could run later (libuv's uv_run() result):
+  // queued or cross-thread callbacks, timers, watchers or unfinished tasks.
+  bool run_once(bool may_block = true);
+  // Thread-safe: consumes a pending stop() request; true if there was one.
+  // For drivers that loop on run_once() themselves (runners/).
+  bool take_stop_request() { return stop_requested_.exchange(false, std::memory_order_acq_rel); }
   // Thread-safe: asks run() to return at the end of the current turn, waking it
   // if blocked.
   void stop();
@@ -154,6 +176,9 @@ class Reactor final : private LoopHooks {
   // `where` threw it.
   void report_error(std::exception_ptr error, std::string_view where);
 
+  // True if something is pending (the same test as run_once()'s result).
+  bool has_work() const;
+
   // What is pending, for tests and diagnostics (loop thread).
   struct Counts {
     std::size_t ready = 0;        // call_soon callbacks waiting for a turn
@@ -161,12 +186,15 @@ class Reactor final : private LoopHooks {
     std::size_t watches = 0;      // active fd and signal watchers
     std::size_t tasks = 0;        // spawned tasks not yet finished
     std::size_t from_thread = 0;  // cross-thread callbacks not yet taken in
+    std::size_t io_handles = 0;   // live IoHandle registrations
   };
   Counts counts() const;
 
  private:
   friend class TimerHandle;
   friend class Watch;
+  friend class CallHandle;
+  friend class IoHandle;
   friend struct detail::TaskTracker;
 
   struct Watcher {
@@ -181,12 +209,18 @@ class Reactor final : private LoopHooks {
     Watcher* reader = nullptr;
     Watcher* writer = nullptr;
   };
+  struct IoTarget;  // an IoHandle's registration (core/io_handle.h)
+  // What a descriptor the backend reports belongs to: a watched fd (by the user's number), an
+  // IoHandle, or the signal pipe (both null/-1).
+  struct NativeTarget {
+    int user_fd = -1;
+    IoTarget* io = nullptr;
+  };
 
   // LoopHooks.
   void run_turn() override;
   void timer_expired() override;
   void fd_ready(int native_fd, IoEvents events) override;
-  void signal_raised(int signo) override;
 
   class HookScope;
   class RunScope;
@@ -203,6 +237,20 @@ class Reactor final : private LoopHooks {
   // Runs every callback of `batch`, then empties it (keeping its capacity).
   void run_batch(std::vector<Callback>& batch, std::string_view where);
   void check_loop_thread(const char* what) const;
+  // Throws UsageError in a forked child (see "fork" above).
+  void check_not_forked(const char* what) const;
+  // Cancels what a CallHandle names; see call_handle.h.
+  bool cancel_call(std::uint64_t sequence, bool from_thread);
+  bool call_pending(std::uint64_t sequence, bool from_thread) const;
+  // Signals: one pipe per reactor, fed by the process-wide handler.
+  void open_signal_pipe();
+  void close_signal_pipe();
+  void drain_signal_pipe();
+  void dispatch_signal(int signo);
+  // IoHandle registrations.
+  IoTarget* register_io(int fd, absl::AnyInvocable<void(IoEvents)> on_ready);
+  void set_io_interest(IoTarget* target, IoEvents events);
+  static void unregister_io(IoTarget* target);
 
   std::string name_;
   std::unique_ptr<Backend> backend_;
@@ -212,15 +260,30 @@ class Reactor final : private LoopHooks {
   std::vector<Callback> ready_;  // queued for the next turn
   std::vector<Callback> batch_;  // the batch of the current turn
   std::vector<Callback> incoming_batch_;
+  // Every call_soon callback has a sequence number, counted without storing it: ready_[i] has
+  // ready_first_ + i, batch_[i] has batch_first_ + i. A CallHandle names one by it; cancelling
+  // empties its slot. batch_next_ is the index of the batch callback to run next.
+  std::uint64_t ready_first_ = 1;
+  std::uint64_t batch_first_ = 0;
+  std::size_t batch_next_ = 0;
+  std::size_t ready_cancelled_ = 0;
   bool turn_requested_ = false;
+  // The clock as read at the start of the current turn; deadlines at or before it are due.
+  TimePoint turn_now_{};
   // Inside a LoopHooks call: the native timer is synced once, when the hook returns.
   bool in_hook_ = false;
   bool in_run_ = false;  // inside run(), where a pending stop() skips further turns
   detail::TimerQueue timers_;
   TimePoint armed_deadline_ = TimePoint::max();
-  absl::flat_hash_map<int, FdEntry> fds_;       // by the user's fd
-  absl::flat_hash_map<int, int> fd_by_native_;  // native fd -> user's fd
+  absl::flat_hash_map<int, FdEntry> fds_;             // by the user's fd
+  absl::flat_hash_map<int, NativeTarget> by_native_;  // what the backend reports
   absl::flat_hash_map<int, std::vector<Watcher*>> signals_;
+  absl::flat_hash_map<int, int> signal_slots_;  // signo -> slot in the fan-out
+  int signal_read_fd_ = -1;
+  int signal_write_fd_ = -1;
+  std::size_t io_count_ = 0;  // live IoHandles
+  // The fork generation this reactor was made in (core/detail/fork_generation.h).
+  std::uint32_t fork_generation_ = 0;
   std::uint64_t next_watch_id_ = 1;
   detail::TaskContext* tasks_ = nullptr;
   std::size_t task_count_ = 0;
@@ -229,6 +292,9 @@ class Reactor final : private LoopHooks {
   // pthread locks, and Debian's Abseil is not built with TSan annotations.
   mutable std::mutex incoming_mu_;
   std::vector<Callback> incoming_ ABSL_GUARDED_BY(incoming_mu_);
+  // Sequence number of incoming_[0], and how many of incoming_ were cancelled.
+  std::uint64_t incoming_first_ ABSL_GUARDED_BY(incoming_mu_) = 1;
+  std::size_t incoming_cancelled_ ABSL_GUARDED_BY(incoming_mu_) = 0;
   std::atomic<bool> incoming_pending_{false};
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> running_{false};

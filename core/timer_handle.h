@@ -9,6 +9,7 @@
 #define WEFT_CORE_TIMER_HANDLE_H_
 
 #include "core/detail/timer_queue.h"
+#include "core/time.h"
 
 namespace weft {
 
@@ -25,6 +26,12 @@ class TimerHandle {
   bool cancel();
   // True until the callback starts running or the timer is cancelled.
   bool pending() const;
+  // The deadline of a pending timer (TimePoint::max() if it is not pending).
+  TimePoint deadline() const;
+  // Moves a pending timer to `when` (saturating; no allocation), keeping its callback; it then
+  // runs after timers already due at `when`. Returns false, changing nothing, if the timer is
+  // not pending. For a timer that re-arms itself after firing, see core/timer.h.
+  bool reschedule(TimePoint when);
 
  private:
   friend class Reactor;

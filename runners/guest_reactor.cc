@@ -36,14 +36,10 @@ bool drain_fd(int fd) {
   return read(fd, &count, sizeof count) == sizeof count;
 }
 
-// While a signal is watched and the backend offers no descriptor for it, the helper re-checks
-// this often (signals arrive through the native library's own pipe, which weft cannot see).
-constexpr int kSignalRecheckMs = 10;
-
 }  // namespace
 
 // The backend the reactor sees: forwards everything to the real backend, and remembers what
-// the reactor asked for (turn, deadline, fd interest, signals), which is what the host or the
+// the reactor asked for (turn, deadline, fd interest), which is what the host or the
 // helper thread must wait for.
 class GuestReactor::Tee final : public Backend, private LoopHooks {
  public:
@@ -80,11 +76,7 @@ class GuestReactor::Tee final : public Backend, private LoopHooks {
     }
     guest_.changed();
   }
-  void set_signal_interest(int signo, bool on) override {
-    inner_->set_signal_interest(signo, on);
-    signals += on ? 1 : -1;
-    guest_.changed();
-  }
+  void after_fork_in_child() override { inner_->after_fork_in_child(); }
   WaitFd wait_fd() const override { return inner_->wait_fd(); }
 
   // What the reactor is waiting for. Host thread.
@@ -95,7 +87,6 @@ class GuestReactor::Tee final : public Backend, private LoopHooks {
   bool registrations_pending = true;
   std::optional<TimePoint> deadline;
   absl::flat_hash_map<int, IoEvents> fds;
-  int signals = 0;
 
  private:
   void run_turn() override {
@@ -107,7 +98,6 @@ class GuestReactor::Tee final : public Backend, private LoopHooks {
     hooks_.timer_expired();
   }
   void fd_ready(int fd, IoEvents events) override { hooks_.fd_ready(fd, events); }
-  void signal_raised(int signo) override { hooks_.signal_raised(signo); }
 
   LoopHooks& hooks_;
   GuestReactor& guest_;
@@ -117,7 +107,6 @@ class GuestReactor::Tee final : public Backend, private LoopHooks {
 struct GuestReactor::PollSpec {
   std::vector<pollfd> fds;
   std::optional<TimePoint> deadline;
-  bool recheck_signals = false;
 };
 
 GuestReactor::GuestReactor(std::string_view backend, Wait wait_mode) {
@@ -198,7 +187,6 @@ void GuestReactor::arm_helper() {
   const Backend::WaitFd wait = tee_->wait_fd();
   if (wait.fd >= 0) spec->fds.push_back(pollfd{.fd = wait.fd, .events = POLLIN, .revents = 0});
   spec->deadline = tee_->deadline;
-  spec->recheck_signals = tee_->signals > 0 && wait.fd < 0;
   {
     std::lock_guard lock(mu_);
     if (helper_waiting_) {
@@ -228,9 +216,6 @@ void GuestReactor::helper_loop() {
       const auto left =
           std::chrono::ceil<std::chrono::milliseconds>(*spec->deadline - Clock::now());
       timeout_ms = static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, INT_MAX));
-    }
-    if (spec->recheck_signals) {
-      timeout_ms = timeout_ms < 0 ? kSignalRecheckMs : std::min(timeout_ms, kSignalRecheckMs);
     }
     poll(spec->fds.data(), spec->fds.size(), timeout_ms);  // EINTR: just tell the host
     drain_fd(poke_fd_);

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <boost/asio/basic_signal_set.hpp>
 #include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -62,7 +61,6 @@ using SteadyTimer =
     net::basic_waitable_timer<std::chrono::steady_clock,
                               net::wait_traits<std::chrono::steady_clock>, Executor>;
 using Descriptor = net::posix::basic_stream_descriptor<Executor>;
-using SignalSet = net::basic_signal_set<Executor>;
 
 // weft's deadlines go to the timer unconverted.
 static_assert(std::is_same_v<SteadyTimer::time_point, TimePoint>);
@@ -117,8 +115,7 @@ class AsioBackend final : public Backend {
     // destroyed with the owned one) do nothing; they hold nothing but a weak pointer.
     alive_.reset();
     timer_.cancel();
-    fds_.clear();      // releases each descriptor: weft's fds stay open
-    signals_.clear();  // cancels and unregisters
+    fds_.clear();  // releases each descriptor: weft's fds stay open
     owned_guard_.reset();
     // The members go in reverse order: the timer before the owned context, whose destruction
     // destroys every handler still queued in it without running it.
@@ -226,20 +223,10 @@ class AsioBackend final : public Backend {
     arm(fd, *watch);
   }
 
-  void set_signal_interest(int signo, bool on) override {
-    auto it = signals_.find(signo);
-    if (!on) {
-      if (it != signals_.end()) signals_.erase(it);  // destroying the set cancels its wait
-      return;
-    }
-    if (it != signals_.end()) return;
-    auto watch = std::make_unique<SignalWatch>(context_);
-    boost::system::error_code ec;
-    watch->set.add(signo, ec);
-    if (ec) throw_error(ec, absl::StrCat("cannot watch signal ", signo));
-    SignalWatch& ref = *watch;
-    signals_.emplace(signo, std::move(watch));
-    arm_signal(signo, ref);
+  void after_fork_in_child() override {
+    // Asio re-creates its epoll/kqueue set and its interrupter in the child and re-registers
+    // the descriptors it knows, so releasing them afterwards leaves the parent's set alone.
+    context_.notify_fork(net::execution_context::fork_child);
   }
 
  private:
@@ -258,12 +245,6 @@ class AsioBackend final : public Backend {
     // Generation of the pending wait in each direction; 0: none pending.
     std::uint64_t read_wait = 0;
     std::uint64_t write_wait = 0;
-  };
-
-  struct SignalWatch {
-    explicit SignalWatch(net::io_context& context) : set(context.get_executor()) {}
-    SignalSet set;
-    std::uint64_t wait = 0;  // generation of the pending wait; 0: none
   };
 
   // The run_once() in progress, if any.
@@ -377,26 +358,6 @@ class AsioBackend final : public Backend {
     if (again != fds_.end()) arm(fd, *again->second);
   }
 
-  void arm_signal(int signo, SignalWatch& watch) {
-    const std::uint64_t generation = watch.wait = next_generation_++;
-    watch.set.async_wait(
-        guarded([signo, generation](AsioBackend& self, const boost::system::error_code& ec, int) {
-          self.on_signal(signo, generation, ec);
-        }));
-  }
-
-  void on_signal(int signo, std::uint64_t generation, const boost::system::error_code& ec) {
-    begin_handler();
-    auto it = signals_.find(signo);
-    if (it == signals_.end() || it->second->wait != generation) return;
-    it->second->wait = 0;
-    if (ec) return;
-    hooks_.signal_raised(signo);
-    // Signals that arrive before the next wait starts are counted by Asio, not lost.
-    auto again = signals_.find(signo);
-    if (again != signals_.end() && again->second->wait == 0) arm_signal(signo, *again->second);
-  }
-
   LoopHooks& hooks_;
   std::unique_ptr<net::io_context> owned_context_;  // null on a host's context
   net::io_context& context_;
@@ -404,7 +365,6 @@ class AsioBackend final : public Backend {
   SteadyTimer timer_;
   std::uint64_t timer_wait_ = 0;  // generation of the pending timer wait; 0: none
   absl::flat_hash_map<int, std::unique_ptr<FdWatch>> fds_;
-  absl::flat_hash_map<int, std::unique_ptr<SignalWatch>> signals_;
   std::uint64_t next_generation_ = 1;
   bool turn_posted_ = false;
   std::atomic<bool> wake_posted_{false};

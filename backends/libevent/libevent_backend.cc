@@ -90,90 +90,6 @@ EventPtr new_event(event_base* base, evutil_socket_t fd, short what, event_callb
   return ev;
 }
 
-// ---- Process-wide signal fan-out ----
-//
-// libevent gives a signal to one event_base at a time (the last one to add a signal event), but
-// every weft reactor watching a signal must get it. So weft installs its own handler, once per
-// signal number, which writes the number to a pipe per watching backend.
-
-constexpr int kSignalLimit = NSIG;   // signal numbers are 1 .. NSIG-1, and fit in a byte
-constexpr int kSlotsPerSignal = 64;  // reactors watching one signal at once
-
-// Each watching backend's pipe, as write fd + 1 (0: free slot). Zero-initialized static
-// storage, so valid before any constructor runs. Read by the handler; changed under
-// FanOut::mu.
-std::atomic<int> g_signal_targets[kSignalLimit][kSlotsPerSignal];
-// Handlers currently between reading a target and writing to it, on any thread: a pipe is
-// closed only when this is zero after its targets were cleared.
-std::atomic<int> g_handlers_running{0};
-
-void forward_signal(int signo) {
-  const int saved_errno = errno;
-  g_handlers_running.fetch_add(1);
-  if (signo > 0 && signo < kSignalLimit) {
-    const auto byte = static_cast<unsigned char>(signo);
-    for (std::atomic<int>& target : g_signal_targets[signo]) {
-      const int fd = target.load() - 1;
-      if (fd >= 0) {
-        // Non-blocking: a full pipe drops the signal, as the kernel merges pending signals.
-        [[maybe_unused]] ssize_t n = write(fd, &byte, 1);
-      }
-    }
-  }
-  g_handlers_running.fetch_sub(1);
-  errno = saved_errno;
-}
-
-struct FanOut {
-  std::mutex mu;
-  int watchers[kSignalLimit] = {};               // guarded by mu
-  struct sigaction previous[kSignalLimit] = {};  // guarded by mu: restored by the last watcher
-};
-
-FanOut& fan_out() {
-  static FanOut* const instance = new FanOut;  // never destroyed: reactors may die during exit
-  return *instance;
-}
-
-// Sends `signo` to `write_fd` from now on; returns the slot to pass to remove_signal_target().
-int add_signal_target(int signo, int write_fd) {
-  FanOut& f = fan_out();
-  std::lock_guard lock(f.mu);
-  int slot = 0;
-  while (slot < kSlotsPerSignal && g_signal_targets[signo][slot].load() != 0) ++slot;
-  if (slot == kSlotsPerSignal) {
-    throw_errno(ENOSPC,
-                absl::StrCat("more than ", kSlotsPerSignal, " reactors watch signal ", signo));
-  }
-  g_signal_targets[signo][slot].store(write_fd + 1);
-  if (f.watchers[signo] == 0) {
-    struct sigaction action {};
-    action.sa_handler = forward_signal;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESTART;
-    if (sigaction(signo, &action, &f.previous[signo]) != 0) {
-      const int error = errno;
-      g_signal_targets[signo][slot].store(0);
-      throw_errno(error, absl::StrCat("cannot watch signal ", signo));
-    }
-  }
-  ++f.watchers[signo];
-  return slot;
-}
-
-void remove_signal_target(int signo, int slot) {
-  FanOut& f = fan_out();
-  std::lock_guard lock(f.mu);
-  g_signal_targets[signo][slot].store(0);
-  if (--f.watchers[signo] == 0) sigaction(signo, &f.previous[signo], nullptr);
-}
-
-// After its targets are cleared, a handler that read one of them earlier may still be about to
-// write to it; wait for such handlers (they never block) before closing the pipe.
-void wait_for_signal_handlers() {
-  while (g_handlers_running.load() != 0) sched_yield();
-}
-
 // ---- The backend ----
 
 class LibeventBackend final : public Backend {
@@ -186,9 +102,6 @@ class LibeventBackend final : public Backend {
   }
 
   ~LibeventBackend() override {
-    for (const auto& [signo, slot] : signal_slots_) remove_signal_target(signo, slot);
-    signal_slots_.clear();
-    close_signal_pipe();
     // The members free the remaining events, then (owned only) the base.
   }
 
@@ -253,44 +166,19 @@ class LibeventBackend final : public Backend {
     if (entry.reader == nullptr && entry.writer == nullptr) fds_.erase(fd);
   }
 
-  void set_signal_interest(int signo, bool on) override {
-    auto it = signal_slots_.find(signo);
-    if (!on) {
-      if (it == signal_slots_.end()) return;
-      remove_signal_target(signo, it->second);
-      signal_slots_.erase(it);
-      if (signal_slots_.empty()) close_signal_pipe();
-      return;
-    }
-    if (it != signal_slots_.end()) return;
-    if (signo <= 0 || signo >= kSignalLimit) {
-      throw_errno(EINVAL, absl::StrCat("cannot watch signal ", signo));
-    }
-    const bool fresh_pipe = signal_pipe_ == nullptr;
-    if (fresh_pipe) open_signal_pipe();
-    try {
-      signal_slots_.emplace(signo, add_signal_target(signo, signal_pipe_->write.get()));
-    } catch (...) {
-      if (fresh_pipe) close_signal_pipe();
-      throw;
-    }
+  void after_fork_in_child() override {
+    // Re-creates the backend's kernel state (epoll set, notification pipe) in the child and
+    // re-adds the events, so freeing them afterwards leaves the parent's set alone.
+    if (event_reinit(base_) != 0) throw_errno(EINVAL, "event_reinit failed after fork");
   }
 
-  // Only the signal pipe: libevent's own poll descriptor (epoll's, when there is one) is not
-  // exposed, and poll/select have none.
-  WaitFd wait_fd() const override {
-    return WaitFd{.fd = signal_pipe_ != nullptr ? signal_pipe_->read.get() : -1, .complete = false};
-  }
+  // No wait_fd(): libevent's own descriptor (epoll's, when there is one) is not exported, and
+  // everything weft waits for is in its fd interest, its timer and wake().
 
  private:
   struct FdEvents {
     EventPtr reader;
     EventPtr writer;
-  };
-  struct SignalPipe {
-    UniqueFd read;
-    UniqueFd write;
-    EventPtr event;
   };
 
   void schedule_turn() {
@@ -316,24 +204,6 @@ class LibeventBackend final : public Backend {
     slot = std::move(ev);
   }
 
-  void open_signal_pipe() {
-    int fds[2];
-    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) throw_errno(errno, "signal pipe");
-    auto pipe = std::make_unique<SignalPipe>();
-    pipe->read = UniqueFd(fds[0]);
-    pipe->write = UniqueFd(fds[1]);
-    pipe->event = new_event(base_, pipe->read.get(), EV_READ | EV_PERSIST,
-                            &LibeventBackend::on_signal_pipe, this);
-    if (event_add(pipe->event.get(), nullptr) != 0) throw_errno(errno, "signal pipe");
-    signal_pipe_ = std::move(pipe);
-  }
-
-  void close_signal_pipe() {
-    if (signal_pipe_ == nullptr) return;
-    wait_for_signal_handlers();
-    signal_pipe_.reset();
-  }
-
   static void on_turn(evutil_socket_t, short, void* arg) {
     static_cast<LibeventBackend*>(arg)->hooks_.run_turn();
   }
@@ -350,25 +220,12 @@ class LibeventBackend final : public Backend {
     static_cast<LibeventBackend*>(arg)->hooks_.fd_ready(fd, IoEvents::kWritable);
   }
 
-  static void on_signal_pipe(evutil_socket_t fd, short, void* arg) {
-    auto* self = static_cast<LibeventBackend*>(arg);
-    // Read once per callback (the event is level-triggered: the rest comes next iteration), and
-    // before delivering: a watcher may stop the last signal and so close this pipe.
-    unsigned char received[256];
-    const ssize_t n = read(fd, received, sizeof received);
-    for (ssize_t i = 0; i < n; ++i) {
-      if (self->signal_slots_.contains(received[i])) self->hooks_.signal_raised(received[i]);
-    }
-  }
-
   LoopHooks& hooks_;
   BasePtr owned_base_;  // null for an adopted base; declared first, so freed last
   event_base* const base_;
   EventPtr turn_;   // zero-timeout timer: a requested turn or a wake-up
   EventPtr timer_;  // weft's earliest deadline
   absl::flat_hash_map<int, FdEvents> fds_;
-  std::unique_ptr<SignalPipe> signal_pipe_;     // while any signal is watched
-  absl::flat_hash_map<int, int> signal_slots_;  // signal number -> slot in the fan-out
 };
 
 // The base configuration: `method` null for libevent's own choice, else only that method.

@@ -66,7 +66,6 @@ class LibuvBackend final : public Backend {
     close_and_delete(timer_);
     close_and_delete(async_);
     for (auto& [fd, poll] : polls_) close_and_delete(poll);
-    for (auto& [signo, signal] : signals_) close_and_delete(signal);
     // A host's loop runs the close callbacks in its next iteration.
     if (!owned_) return;
     // Let the close callbacks run, then close; handles a user opened on native_loop() are
@@ -182,28 +181,10 @@ class LibuvBackend final : public Backend {
     if (fresh) polls_.emplace(fd, poll);
   }
 
-  void set_signal_interest(int signo, bool on) override {
-    auto it = signals_.find(signo);
-    if (!on) {
-      if (it == signals_.end()) return;
-      uv_signal_stop(it->second);
-      close_and_delete(it->second);
-      signals_.erase(it);
-      return;
-    }
-    if (it != signals_.end()) return;
-    auto* signal = new uv_signal_t;
-    uv_signal_init(loop_, signal);
-    signal->data = this;
-    const int r = uv_signal_start(
-        signal,
-        [](uv_signal_t* s, int n) { static_cast<LibuvBackend*>(s->data)->hooks_.signal_raised(n); },
-        signo);
-    if (r != 0) {
-      close_and_delete(signal);
-      throw_uv(r, absl::StrCat("cannot watch signal ", signo));
-    }
-    signals_.emplace(signo, signal);
+  void after_fork_in_child() override {
+    // Re-creates the epoll set (and libuv's internal pipes) in the child and re-adds the
+    // watched fds there, so closing handles afterwards leaves the parent's set alone.
+    if (int r = uv_loop_fork(loop_); r != 0) throw_uv(r, "uv_loop_fork");
   }
 
  private:
@@ -215,7 +196,6 @@ class LibuvBackend final : public Backend {
   uv_timer_t* timer_ = nullptr;
   uv_async_t* async_ = nullptr;
   absl::flat_hash_map<int, uv_poll_t*> polls_;
-  absl::flat_hash_map<int, uv_signal_t*> signals_;
 };
 
 const BackendRegistration kRegistration(BackendInfo{

@@ -12,6 +12,7 @@ TimerId TimerQueue::push(TimePoint deadline, Callback callback) {
   if (free_slots_.empty()) {
     slot = static_cast<std::uint32_t>(nodes_.size());
     nodes_.emplace_back();
+    nodes_.back().generation = generation_base_;
   } else {
     slot = free_slots_.back();
     free_slots_.pop_back();
@@ -35,21 +36,49 @@ bool TimerQueue::cancel(TimerId id) {
   Callback dropped = std::move(nodes_[id.slot].callback);
   remove_at(nodes_[id.slot].heap_index);
   release(id.slot);
+  shrink_if_idle();
   return true;
 }
 
-bool TimerQueue::pop_due(TimePoint now, Callback& out) {
-  if (heap_.empty() || heap_.front().deadline > now.time_since_epoch().count()) return false;
-  const std::uint32_t slot = heap_.front().slot;
+bool TimerQueue::reschedule(TimerId id, TimePoint deadline) {
+  if (!pending(id)) return false;
+  const std::uint32_t slot = id.slot;
+  remove_at(nodes_[slot].heap_index);
+  heap_.emplace_back();
+  sift_up(heap_.size() - 1, Entry{deadline.time_since_epoch().count(), next_sequence_++, slot});
+  return true;
+}
+
+bool TimerQueue::pop_due(TimePoint now, std::uint64_t cutoff, Callback& out) {
+  if (heap_.empty()) return false;
+  const Entry& front = heap_.front();
+  if (front.deadline > now.time_since_epoch().count() || front.sequence >= cutoff) return false;
+  const std::uint32_t slot = front.slot;
   out = std::move(nodes_[slot].callback);
   remove_at(0);
   release(slot);
+  shrink_if_idle();
   return true;
+}
+
+void TimerQueue::shrink_if_idle() {
+  if (!heap_.empty() || nodes_.size() <= kKeepNodes) return;
+  for (const Node& node : nodes_) {
+    if (node.generation >= generation_base_) generation_base_ = node.generation + 1;
+  }
+  if (generation_base_ == 0) generation_base_ = 1;
+  std::vector<Node>().swap(nodes_);
+  std::vector<Entry>().swap(heap_);
+  std::vector<std::uint32_t>().swap(free_slots_);
 }
 
 void TimerQueue::clear() {
   // Move the callbacks out first: their destructors may push or cancel timers.
   std::vector<Node> nodes = std::move(nodes_);
+  for (const Node& node : nodes) {
+    if (node.generation >= generation_base_) generation_base_ = node.generation + 1;
+  }
+  if (generation_base_ == 0) generation_base_ = 1;
   heap_.clear();
   nodes_.clear();
   free_slots_.clear();

@@ -38,19 +38,37 @@ class TimerQueue {
   // cancelled, stale).
   bool cancel(TimerId id);
   bool pending(TimerId id) const;
+  // The deadline of a pending timer; requires pending(id).
+  TimePoint deadline(TimerId id) const {
+    return TimePoint(Duration(heap_[nodes_[id.slot].heap_index].deadline));
+  }
+  // Moves a pending timer to `deadline`, as if pushed now (it goes after timers with the same
+  // deadline). False if `id` is not pending.
+  bool reschedule(TimerId id, TimePoint deadline);
 
   bool empty() const { return heap_.empty(); }
   std::size_t size() const { return heap_.size(); }
   // Requires !empty().
   TimePoint next_deadline() const { return TimePoint(Duration(heap_.front().deadline)); }
 
-  // If the earliest timer is due at `now`, removes it, moves its callback into
-  // `out` and returns true. The timer is no longer pending when its callback
-  // runs.
-  bool pop_due(TimePoint now, Callback& out);
+  // If the earliest timer is due at `now` and was pushed (or rescheduled) before `cutoff`
+  // (a value of next_sequence()), removes it, moves its callback into `out` and returns true.
+  // The timer is no longer pending when its callback runs. The cutoff keeps a timer pass from
+  // running timers that its own callbacks added.
+  bool pop_due(TimePoint now, std::uint64_t cutoff, Callback& out);
+  std::uint64_t next_sequence() const { return next_sequence_; }
+  // True if the earliest timer is due at `now` (whatever its sequence).
+  bool due(TimePoint now) const {
+    return !heap_.empty() && heap_.front().deadline <= now.time_since_epoch().count();
+  }
 
   // Drops every pending timer without running it.
   void clear();
+
+  // Memory: the heap and the slab keep their size while timers are pending, and are given back
+  // when the queue empties after a burst (more than kKeepNodes nodes), so that a million timers
+  // armed once do not pin their memory for the reactor's life.
+  static constexpr std::size_t kKeepNodes = 4096;
 
  private:
   struct Node {
@@ -74,11 +92,15 @@ class TimerQueue {
   void sift_down(std::size_t index, Entry entry);
   void remove_at(std::size_t index);
   void release(std::uint32_t slot);
+  void shrink_if_idle();
 
   std::vector<Entry> heap_;
   std::vector<Node> nodes_;
   std::vector<std::uint32_t> free_slots_;
   std::uint64_t next_sequence_ = 0;
+  // Generation of nodes made after a shrink: above every generation handed out before, so a
+  // stale TimerId never names a new timer.
+  std::uint32_t generation_base_ = 1;
 };
 
 }  // namespace weft::detail

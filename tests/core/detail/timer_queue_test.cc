@@ -11,6 +11,7 @@ namespace weft::detail {
 namespace {
 
 TimePoint at(int ns) { return TimePoint(std::chrono::nanoseconds(ns)); }
+constexpr std::uint64_t kAll = ~std::uint64_t{0};
 
 TEST(TimerQueue, PopsInDeadlineOrderAndEqualDeadlinesInPushOrder) {
   TimerQueue queue;
@@ -20,7 +21,7 @@ TEST(TimerQueue, PopsInDeadlineOrderAndEqualDeadlinesInPushOrder) {
   for (auto [deadline, tag] : pushed)
     queue.push(at(deadline), [&order, tag] { order.push_back(tag); });
   TimerQueue::Callback callback;
-  while (queue.pop_due(at(100), callback)) {
+  while (queue.pop_due(at(100), kAll, callback)) {
     callback();
     ++next;
   }
@@ -32,8 +33,8 @@ TEST(TimerQueue, PopDueLeavesTimersThatAreNotDue) {
   TimerQueue queue;
   queue.push(at(10), [] {});
   TimerQueue::Callback callback;
-  EXPECT_FALSE(queue.pop_due(at(9), callback));
-  EXPECT_TRUE(queue.pop_due(at(10), callback));
+  EXPECT_FALSE(queue.pop_due(at(9), kAll, callback));
+  EXPECT_TRUE(queue.pop_due(at(10), kAll, callback));
   EXPECT_TRUE(queue.empty());
 }
 
@@ -52,7 +53,7 @@ TEST(TimerQueue, CancelRemovesOnlyThatTimerAndStaleIdsAreRefused) {
   EXPECT_FALSE(queue.cancel(a));
   EXPECT_TRUE(queue.pending(c));
   TimerQueue::Callback callback;
-  while (queue.pop_due(at(10), callback)) callback();
+  while (queue.pop_due(at(10), kAll, callback)) callback();
   EXPECT_EQ(ran, 110);
   EXPECT_FALSE(queue.pending(b));
 }
@@ -89,7 +90,7 @@ TEST(TimerQueue, RandomPushesAndCancelsMatchAReferenceModel) {
     ASSERT_EQ(queue.size(), model.size());
   }
   TimerQueue::Callback callback;
-  while (queue.pop_due(at(1000), callback)) callback();
+  while (queue.pop_due(at(1000), kAll, callback)) callback();
   std::vector<int> expected;
   for (const auto& [key, tag] : model) expected.push_back(tag);
   EXPECT_EQ(popped, expected);
@@ -109,6 +110,58 @@ TEST(TimerQueue, CallbackDestructorMayPushDuringCancel) {
   TimerId id = queue.push(at(1), PushOnDestroy(&queue));
   EXPECT_TRUE(queue.cancel(id));
   EXPECT_EQ(queue.size(), 1u);
+}
+
+}  // namespace
+}  // namespace weft::detail
+
+namespace weft::detail {
+namespace {
+
+TEST(TimerQueue, PopDueSkipsTimersPushedAfterTheCutoff) {
+  TimerQueue queue;
+  queue.push(at(1), [] {});
+  const std::uint64_t cutoff = queue.next_sequence();
+  queue.push(at(0), [] {});  // earlier deadline, but pushed after the pass began
+  TimerQueue::Callback callback;
+  EXPECT_FALSE(queue.pop_due(at(5), cutoff, callback)) << "the later push is at the front";
+  EXPECT_TRUE(queue.due(at(5)));
+  EXPECT_TRUE(queue.pop_due(at(5), kAll, callback));
+  EXPECT_TRUE(queue.pop_due(at(5), kAll, callback));
+}
+
+TEST(TimerQueue, RescheduleMovesAPendingTimerAndKeepsItsCallback) {
+  TimerQueue queue;
+  int ran = 0;
+  const TimerId id = queue.push(at(10), [&] { ++ran; });
+  queue.push(at(20), [&] { ran += 10; });
+  EXPECT_TRUE(queue.reschedule(id, at(30)));
+  EXPECT_EQ(queue.deadline(id), at(30));
+  TimerQueue::Callback callback;
+  ASSERT_TRUE(queue.pop_due(at(30), kAll, callback));
+  callback();
+  EXPECT_EQ(ran, 10);
+  ASSERT_TRUE(queue.pop_due(at(30), kAll, callback));
+  callback();
+  EXPECT_EQ(ran, 11);
+  EXPECT_FALSE(queue.reschedule(id, at(40))) << "a timer that ran is not pending";
+}
+
+TEST(TimerQueue, GivesMemoryBackAfterABurstAndStaleIdsStayStale) {
+  TimerQueue queue;
+  std::vector<TimerId> ids;
+  for (std::size_t i = 0; i < TimerQueue::kKeepNodes * 4; ++i) {
+    ids.push_back(queue.push(at(static_cast<int>(i)), [] {}));
+  }
+  TimerQueue::Callback callback;
+  while (queue.pop_due(at(1 << 30), kAll, callback)) {
+  }
+  EXPECT_TRUE(queue.empty());
+  // A fresh timer lands in a reused slot number; no old id may name it.
+  const TimerId fresh = queue.push(at(1), [] {});
+  for (const TimerId& old : ids) EXPECT_FALSE(queue.pending(old));
+  EXPECT_TRUE(queue.pending(fresh));
+  EXPECT_TRUE(queue.cancel(fresh));
 }
 
 }  // namespace
