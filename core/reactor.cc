@@ -23,7 +23,9 @@
 #include "core/timer.h"
 
 // Debug builds check the loop-thread rule on every loop-thread-only entry
-// point.
+// point, and throw UsageError when it is broken (from a destructor that becomes
+// std::terminate: destroying a reactor's objects on another thread while it
+// runs has no safe way on).
 #ifndef WEFT_THREAD_CHECKS
 #ifdef NDEBUG
 #define WEFT_THREAD_CHECKS 0
@@ -260,12 +262,10 @@ void Reactor::check_not_forked(const char* what) const {
 void Reactor::check_loop_thread([[maybe_unused]] const char* what) const {
 #if WEFT_THREAD_CHECKS
   if (running_.load(std::memory_order_relaxed) && !in_loop_thread()) {
-    std::fprintf(stderr,
-                 "weft: Reactor::%s called from a thread that is not running reactor "
-                 "'%s'; "
-                 "only call_from_thread(), stop() and is_running() are thread-safe\n",
-                 what, name_.c_str());
-    std::abort();
+    throw UsageError(absl::StrCat("weft: Reactor::", what,
+                                  " called from a thread that is not running reactor '", name_,
+                                  "'; only call_from_thread(), stop() and is_running() are "
+                                  "thread-safe"));
   }
 #endif
 }
