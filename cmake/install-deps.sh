@@ -6,6 +6,8 @@ packages=(
   cmake ninja-build g++ pkg-config git
   libuv1-dev libevent-dev libboost1.81-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libglib2.0-dev
+  # Real peers for the net tests (tests/net/peers_test.cc) and the HTTP benchmark.
+  python3 nginx-light curl socat wrk
 )
 missing=()
 for package in "${packages[@]}"; do

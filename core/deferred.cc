@@ -98,7 +98,9 @@ void DeferredStateBase::fire() {
   // frame): index, don't iterate.
   for (std::size_t i = 0; i < consumers_.size(); ++i) {
     if (Waiter* waiter = std::exchange(consumers_[i].waiter, nullptr)) {
-      resume_bounded(waiter->on_fired(waiter));
+      TaskContext* context = nullptr;
+      const std::coroutine_handle<> handle = waiter->on_fired(waiter, context);
+      resume_bounded(*context, handle);
     } else if (consumers_[i].listener != nullptr) {
       absl::AnyInvocable<void()> listener = std::move(consumers_[i].listener);
       try {
@@ -112,27 +114,38 @@ void DeferredStateBase::fire() {
 }
 
 namespace {
-// The resumptions waiting for the one running on this thread; null when none is running.
-thread_local std::vector<std::coroutine_handle<>>* t_resumptions = nullptr;
+using Queue = std::vector<std::pair<TaskContext*, std::coroutine_handle<>>>;
+// The resumptions held back while one runs (or a cancellation is being marked) on this
+// thread; null when none is.
+thread_local Queue* t_resumptions = nullptr;
 }  // namespace
 
-void resume_bounded(std::coroutine_handle<> handle) {
+ResumptionBatch::ResumptionBatch() : previous_(t_resumptions) {
+  if (previous_ == nullptr) t_resumptions = &queue_;
+}
+
+ResumptionBatch::~ResumptionBatch() {
+  if (previous_ != nullptr) return;
+  // Index, don't iterate: each resumption may queue more.
+  for (std::size_t i = 0; i < queue_.size(); ++i) {
+    const auto [context, handle] = queue_[i];
+    context->resume(handle);
+  }
+  t_resumptions = nullptr;
+}
+
+void resume_bounded(TaskContext& context, std::coroutine_handle<> handle) {
   if (t_resumptions != nullptr) {
-    t_resumptions->push_back(handle);
+    t_resumptions->emplace_back(&context, handle);
     return;
   }
-  std::vector<std::coroutine_handle<>> queue;
-  t_resumptions = &queue;
-  struct Reset {
-    ~Reset() { t_resumptions = nullptr; }
-  } reset;
-  handle.resume();
-  // Index, don't iterate: each resumption may queue more.
-  for (std::size_t i = 0; i < queue.size(); ++i) queue[i].resume();
+  ResumptionBatch batch;
+  context.resume(handle);
 }
 
 void resume_next_turn(TaskContext& context, std::coroutine_handle<> handle) {
-  context.reactor->call_soon([handle] { handle.resume(); });
+  NoContext root;  // the task's own context is installed when it resumes
+  context.reactor->call_soon([&context, handle] { context.resume(handle); });
 }
 
 }  // namespace weft::detail

@@ -13,6 +13,10 @@
 // So a chain of any length of tasks awaiting each other unwinds in constant
 // stack (Twisted bounds its callback chains the same way).
 //
+// Awaiting: a task awaiting a Deferred whose scope is cancelled (or that reaches
+// the co_await inside a cancelled scope) cancels the Deferred and resumes with
+// weft::Cancelled (Twisted and asyncio propagate cancellation the same way).
+//
 // Cancellation: cancel() on an unfired Deferred calls its canceller, if it has
 // one, and the producer then fires it when it has stopped (a spawned task fires
 // its Deferred when its cleanup has run: with Cancelled, or with whatever the
@@ -55,9 +59,9 @@ namespace detail {
 class DeferredStateBase {
  public:
   // A coroutine suspended on the Deferred; lives in the coroutine's frame. on_fired detaches
-  // it (no longer cancellable) and returns the coroutine to resume.
+  // it (no longer cancellable) and returns the coroutine to resume and its task.
   struct Waiter {
-    std::coroutine_handle<> (*on_fired)(Waiter* self) = nullptr;
+    std::coroutine_handle<> (*on_fired)(Waiter* self, TaskContext*& task) = nullptr;
     std::size_t slot = 0;
   };
 
@@ -151,9 +155,9 @@ class DeferredAwaiter : private DeferredStateBase::Waiter {
   template <WeftPromise Promise>
   bool await_suspend(std::coroutine_handle<Promise> handle) {
     context_ = handle.promise().context();
-    if (context_->take_pending_cancel()) {
-      // Cancelled before it got here: the awaited work is cancelled all the same (the rule
-      // holds however the cancellation arrives), and the task goes on with Cancelled now.
+    if (context_->cancelled()) {
+      // Reached inside a cancelled scope: the awaited work is cancelled all the same (the
+      // rule holds however the cancellation arrives), and the task goes on with Cancelled now.
       cancelled_ = true;
       std::shared_ptr<DeferredState<T>> state = state_;
       state->cancel();
@@ -180,10 +184,11 @@ class DeferredAwaiter : private DeferredStateBase::Waiter {
   }
 
  private:
-  static std::coroutine_handle<> resume(DeferredStateBase::Waiter* waiter) {
+  static std::coroutine_handle<> resume(DeferredStateBase::Waiter* waiter, TaskContext*& task) {
     auto* self = static_cast<DeferredAwaiter*>(waiter);
     self->registered_ = false;
     self->context_->clear_cancel_hook();
+    task = self->context_;
     return self->handle_;
   }
   // The task was cancelled while suspended here: cancel what it waits for
@@ -202,9 +207,9 @@ class DeferredAwaiter : private DeferredStateBase::Waiter {
 // deferred.cc, so that this header need not include the reactor).
 void resume_next_turn(TaskContext& context, std::coroutine_handle<> handle);
 
-// Resumes `handle` now, or, if a coroutine resumed this way is already running on this thread,
-// as soon as it suspends: resumptions never nest, so the stack stays bounded.
-void resume_bounded(std::coroutine_handle<> handle);
+// Resumes `handle` (of `task`) now, or, if a coroutine resumed this way is already running on
+// this thread, as soon as it suspends: resumptions never nest, so the stack stays bounded.
+void resume_bounded(TaskContext& task, std::coroutine_handle<> handle);
 
 template <typename T, bool kConsume>
 void DeferredAwaiter<T, kConsume>::cancel(void* awaiter) {

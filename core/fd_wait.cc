@@ -11,6 +11,7 @@ bool FdWaitAwaiter::suspend(std::coroutine_handle<> handle, detail::TaskContext&
     resume_now();
   };
   Reactor& reactor = *context.reactor;
+  detail::NoContext root;  // resume_now() installs the task's context
   try {
     watch_ =
         writable_ ? reactor.watch_writable(fd_, on_ready) : reactor.watch_readable(fd_, on_ready);

@@ -5,7 +5,8 @@
 // (one-shot: the watcher is removed before the task resumes). For an fd waited
 // on in a tight loop, a persistent Reactor::watch_readable() costs fewer system
 // calls. If the task is cancelled while waiting, the watcher is removed and the
-// task resumes next turn with weft::Cancelled. The errors of
+// task resumes next turn with weft::Cancelled; a wait reached inside a cancelled
+// scope raises Cancelled at once (level-triggered, core/cancel_scope.h). The errors of
 // Reactor::watch_readable() (a second reader, an fd epoll cannot watch) are
 // thrown from the co_await.
 //

@@ -16,6 +16,7 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
+#include "core/detail/context_data.h"
 #include "core/detail/fork_generation.h"
 #include "core/detail/signal_fan_out.h"
 #include "core/errors.h"
@@ -61,6 +62,20 @@ std::string what_of(std::exception_ptr error) {
   } catch (...) {
     return "non-standard exception";
   }
+}
+
+// Context variables (core/context.h): a callback scheduled while a non-root context is
+// current runs in that context. In the root context (the common case) this is one
+// thread-local load and a branch; otherwise the callback is wrapped with a reference to the
+// context, which it installs around each run.
+void capture_context(Reactor::Callback& callback) {
+  if (detail::t_context == nullptr) [[likely]] {
+    return;
+  }
+  callback = [vars = detail::current_context(), inner = std::move(callback)]() mutable {
+    detail::ContextSwitch use(vars);
+    inner();
+  };
 }
 
 // Two descriptors name the same open file if they agree on device and inode.
@@ -119,7 +134,9 @@ struct Reactor::IoTarget {
 
 // Marks this thread as running the reactor's callbacks, for Reactor::current()
 // and for the thread checks. Used by every LoopHooks entry, so it also covers a
-// host that drives the backend's native loop itself.
+// host that drives the backend's native loop itself. Callbacks run in the root context
+// unless they captured one, whatever context the thread that drives the loop has (a blocking
+// runner's caller): the scope installs an empty one.
 class Reactor::HookScope {
  public:
   explicit HookScope(Reactor& reactor)
@@ -144,6 +161,8 @@ class Reactor::HookScope {
   Reactor& reactor_;
   Reactor* previous_;
   bool was_in_hook_;
+  detail::ContextRef root_vars_;
+  detail::ContextSwitch root_context_{root_vars_};
 };
 
 // run() and run_once(): refuses re-entry, owns the running flag.
@@ -281,6 +300,7 @@ void Reactor::request_turn() {
 CallHandle Reactor::call_soon(Callback callback) {
   check_loop_thread("call_soon");
   if (callback == nullptr) throw std::invalid_argument("weft: call_soon: empty callback");
+  capture_context(callback);
   const std::uint64_t sequence = ready_first_ + ready_.size();
   ready_.push_back(std::move(callback));
   if (!turn_requested_) request_turn();
@@ -300,6 +320,7 @@ TimerHandle Reactor::add_timer(TimePoint when, Callback callback) {
   check_loop_thread("call_later");
   check_not_forked("call_later");
   if (callback == nullptr) throw std::invalid_argument("weft: call_later: empty callback");
+  capture_context(callback);
   const detail::TimerId id = timers_.push(when, std::move(callback));
   // Inside a turn the native timer is synced once at its end.
   if (!in_hook_ && when < armed_deadline_) sync_timer();
@@ -364,6 +385,7 @@ void Reactor::sync_timer() {
 CallHandle Reactor::call_from_thread(Callback callback) {
   check_not_forked("call_from_thread");
   if (callback == nullptr) throw std::invalid_argument("weft: call_from_thread: empty callback");
+  capture_context(callback);  // the calling thread's context
   bool first;
   std::uint64_t sequence;
   {
@@ -495,6 +517,7 @@ void Reactor::run_turn() {
     } catch (...) {
       report_error(std::current_exception(), "call_soon callback");
     }
+    detail::clear_root_context();
   }
   batch_.clear();
   batch_first_ = 0;
@@ -531,6 +554,7 @@ void Reactor::run_turn() {
         report_error(std::current_exception(), "timer callback");
       }
       callback = nullptr;
+      detail::clear_root_context();
     }
   }
   if (ready_.size() > ready_cancelled_ && !turn_requested_) request_turn();
@@ -544,6 +568,7 @@ void Reactor::run_batch(std::vector<Callback>& batch, std::string_view where) {
     } catch (...) {
       report_error(std::current_exception(), where);
     }
+    detail::clear_root_context();
   }
   batch.clear();
 }
@@ -567,6 +592,7 @@ Watch Reactor::watch_fd(int fd, Watch::Kind kind, Callback callback) {
   check_loop_thread("watch_readable/watch_writable");
   check_not_forked("watch_readable/watch_writable");
   if (callback == nullptr) throw std::invalid_argument("weft: watch: empty callback");
+  capture_context(callback);
   auto it = fds_.find(fd);
   if (it == fds_.end()) {
     // Watch a duplicate weft owns: epoll registers open files, not numbers, so
@@ -627,6 +653,7 @@ Watch Reactor::watch_signal(int signo, Callback callback) {
   check_loop_thread("watch_signal");
   check_not_forked("watch_signal");
   if (callback == nullptr) throw std::invalid_argument("weft: watch_signal: empty callback");
+  capture_context(callback);
   auto it = signals_.find(signo);
   if (it == signals_.end()) {
     const bool fresh_pipe = signal_read_fd_ < 0;
@@ -803,6 +830,7 @@ void Reactor::run_watcher(Watcher* watcher, Watch::Kind kind, int key) {
   } catch (...) {
     report_error(std::current_exception(), describe(kind, key));
   }
+  detail::clear_root_context();
   watcher->running = false;
   if (watcher->cancelled) delete watcher;
 }

@@ -7,6 +7,7 @@ namespace weft {
 bool SleepAwaiter::suspend(std::coroutine_handle<> handle, detail::TaskContext& context) {
   if (!begin(handle, context, &SleepAwaiter::stop)) return false;
   Reactor& reactor = *context.reactor;
+  detail::NoContext root;  // resume_now() installs the task's context
   if (delay_ <= Duration::zero()) {
     reactor.call_soon([this] { resume_now(); });
   } else {

@@ -5,7 +5,9 @@
 // from a timer on the task's own reactor: no reactor argument is needed. A zero
 // or negative duration yields: the task resumes in the next turn, after the
 // callbacks already queued. If the task is cancelled while sleeping, the timer
-// is cancelled and the task resumes in the next turn with weft::Cancelled.
+// is cancelled and the task resumes in the next turn with weft::Cancelled; a
+// sleep reached inside a cancelled scope raises Cancelled at once (level-
+// triggered, core/cancel_scope.h).
 //
 // Threading: inside a task, on its reactor's loop thread.
 #ifndef WEFT_CORE_SLEEP_H_

@@ -5,8 +5,16 @@
 // Deferred fires when the task finishes: with its value, or with the exception
 // that escaped it. Cancelling the Deferred cancels the task: a task that has
 // not started never runs its body and fails with weft::Cancelled; a started
-// task is woken at its current weft await with weft::Cancelled (delivered
-// once), its cleanup runs, and the Deferred fires when it finishes.
+// task is woken at its current weft await with weft::Cancelled, and every later
+// await raises Cancelled too (level-triggered; cleanup that must await runs in a
+// shielded CancelScope, core/cancel_scope.h); the Deferred fires when it
+// finishes.
+//
+// Context: the task starts with the context variables current at the spawn()
+// call (core/context.h); wrap the call in Context::root().run(...) to start it
+// clean. A spawned task is not a child of the spawner: cancelling the spawner
+// does not cancel it unless the spawner awaits its Deferred. For work that must
+// not outlive its starter, use a TaskGroup (core/task_group.h).
 //
 // Threading: loop thread only (or before the reactor first runs). To start a
 // task from another thread, use a Runner (runners/) or call spawn() inside
@@ -75,7 +83,7 @@ struct StartGate {
   bool await_ready() const noexcept { return false; }
   template <WeftPromise Promise>
   bool await_suspend(std::coroutine_handle<Promise> handle) noexcept {
-    cancelled = handle.promise().context()->take_pending_cancel();
+    cancelled = handle.promise().context()->cancelled();
     return false;
   }
   void await_resume() const {
@@ -84,7 +92,11 @@ struct StartGate {
 };
 
 template <typename T>
-RootTask run_root(Reactor&, Task<T> task, Deferred<T> deferred) {
+RootTask run_root(Reactor&, Task<T> task_parameter, Deferred<T> deferred) {
+  // A local, not the parameter: if the reactor destroys this frame, locals die before the
+  // promise (which holds the TaskContext that the task's awaiters and scopes unhook from),
+  // parameter copies after it.
+  Task<T> task = std::move(task_parameter);
   std::exception_ptr error;
   if constexpr (std::is_void_v<T>) {
     try {
@@ -123,8 +135,10 @@ Deferred<T> spawn(Reactor& reactor, Task<T> task) {
   Deferred<T> deferred;
   detail::RootTask root = detail::run_root(reactor, std::move(task), deferred);
   detail::TaskContext* context = root.handle().promise().context();
+  context->vars = detail::current_context();
   deferred.state_for_detail().set_canceller([context] { context->request_cancel(); });
-  reactor.call_soon([handle = root.handle()] { handle.resume(); });
+  detail::NoContext no_capture;  // the task's context is installed when it starts
+  reactor.call_soon([context, handle = root.handle()] { context->resume(handle); });
   return deferred;
 }
 

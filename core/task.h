@@ -10,8 +10,12 @@
 // needed.
 //
 // Cancellation: a task shares one cancellation state with everything it awaits,
-// through the spawned root (core/spawn.h). A cancellation wakes the task at its
-// current weft await with weft::Cancelled; it is delivered once.
+// through the spawned root (core/spawn.h) and the cancel scopes it opens
+// (core/cancel_scope.h). A cancellation wakes the task at its current weft await
+// with weft::Cancelled and is level-triggered: every later weft await inside the
+// cancelled scope raises Cancelled too, until the scope is left (cleanup that
+// must await runs in a shield). Awaiting a Task is not itself a cancellation
+// point; the awaits inside it are.
 //
 // Threading: a task runs on its reactor's loop thread only. A Task object may
 // be created on any thread and handed over before it starts. Destroying an

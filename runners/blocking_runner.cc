@@ -5,13 +5,25 @@
 #include "absl/strings/str_cat.h"
 #include "core/errors.h"
 #include "core/spawn.h"
+#include "runners/detail/abandoned.h"
 
 namespace weft {
 
 BlockingRunner::BlockingRunner(std::unique_ptr<Reactor> reactor)
     : reactor_(std::move(reactor)), link_(std::make_shared<detail::ReactorLink>(reactor_.get())) {}
 
-BlockingRunner::~BlockingRunner() { link_->sever(); }
+BlockingRunner::~BlockingRunner() {
+  if (inherited_through_fork()) {
+    // A forked child. The link is not severed: its lock may have been held by one of the
+    // parent's threads at the fork, and no canceller can run here anyway (cancel() throws in
+    // the child). The reactor follows the core rule (an inherited reactor may be destroyed),
+    // unless a thread of the parent was inside run_once() at the fork: its state may be half
+    // updated by a thread that does not exist here, so it is abandoned.
+    if (reactor_->is_running()) detail::abandon(reactor_);
+    return;
+  }
+  link_->sever();
+}
 
 void BlockingRunner::start(Task<void> task, std::shared_ptr<detail::EventualStateBase> state) {
   // cancel() may come from any thread; the Deferred belongs to the loop thread.
@@ -19,21 +31,41 @@ void BlockingRunner::start(Task<void> task, std::shared_ptr<detail::EventualStat
 }
 
 void BlockingRunner::drive(detail::EventualStateBase& state, std::optional<TimePoint> deadline) {
+  check_not_forked();
   if (Reactor* running = Reactor::current()) {
     throw UsageError(
         absl::StrCat("weft: the blocking runner cannot run inside the running loop "
                      "of reactor '",
                      running->name(), "'; co_await the task instead"));
   }
-  // A no-op timer wakes the loop at the deadline.
-  TimerHandle alarm;
-  if (deadline) alarm = reactor_->call_at(*deadline, [] {});
-  while (!state.ready() && (!deadline || Clock::now() < *deadline)) {
+  // A no-op timer wakes the loop at the deadline. Cancelled on every way out, exceptions from
+  // the backend included, so that a failed call leaves nothing behind.
+  struct Alarm {
+    TimerHandle handle;
+    ~Alarm() { handle.cancel(); }
+  } alarm;
+  if (deadline) alarm.handle = reactor_->call_at(*deadline, [] {});
+  // run_once() neither consumes a pending stop() nor blocks while one is pending, so the stop
+  // is taken here at every iteration: a loop that ignored it would spin.
+  bool stopped = false;
+  while (!state.ready()) {
+    if (reactor_->take_stop_request()) {
+      stopped = true;
+      break;
+    }
+    if (deadline && Clock::now() >= *deadline) break;
     reactor_->run_once(/*may_block=*/true);
   }
-  alarm.cancel();
+  // A stop() made during the call was aimed at it, even if the work finished in the same turn:
+  // it must not end the next call at once.
+  if (reactor_->take_stop_request()) stopped = true;
+  if (stopped && !state.ready()) {
+    throw LoopStopped(
+        "weft: blocking runner: the loop was stopped (Reactor::stop()) before the work "
+        "finished; the work goes on during the next call");
+  }
 }
 
-void BlockingRunner::after_timeout(detail::EventualStateBase& state) { drive(state, std::nullopt); }
+void BlockingRunner::after_cancel(detail::EventualStateBase& state) { drive(state, std::nullopt); }
 
 }  // namespace weft

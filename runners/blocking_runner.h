@@ -41,7 +41,7 @@ class BlockingRunner final : public Runner, private detail::EventualDriver {
  protected:
   void start(Task<void> task, std::shared_ptr<detail::EventualStateBase> state) override;
   detail::EventualDriver* driver() override { return this; }
-  void after_timeout(detail::EventualStateBase& state) override;
+  void after_cancel(detail::EventualStateBase& state) override;
 
  private:
   void drive(detail::EventualStateBase& state, std::optional<TimePoint> deadline) override;

@@ -1,13 +1,82 @@
 #include "runners/eventual_result.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <new>
+#include <string>
 
 #include "absl/strings/str_cat.h"
+#include "core/detail/fork_generation.h"
 #include "core/errors.h"
 #include "core/reactor.h"
 
 namespace weft {
 namespace detail {
+namespace {
+
+// Failures the caller caused, which nobody needs to be told about.
+bool caused_by_caller(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const RunnerShutDown&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+void print_unhandled(std::exception_ptr error) {
+  std::string what = "non-standard exception";
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  std::fprintf(stderr,
+               "weft: unhandled error in a dropped EventualResult (nobody called wait() or "
+               "original_failure()): %s\n",
+               what.c_str());
+}
+
+}  // namespace
+
+EventualStateBase::EventualStateBase(const Reactor* reactor, std::thread::id loop_thread,
+                                     EventualDriver* driver)
+    : reactor_(reactor),
+      loop_thread_(loop_thread),
+      driver_(driver),
+      fork_generation_((watch_forks(), fork_generation())) {
+  new (&done_cv_) std::condition_variable();
+}
+
+EventualStateBase::~EventualStateBase() {
+  // Sole owner now: no lock needed (and in a forked child, none may be taken).
+  if (inherited_through_fork()) return;  // the parent reports its own; done_cv_ is abandoned
+  done_cv_.~condition_variable();
+  if (error_ == nullptr || error_observed_ || cancel_requested_ || caused_by_caller(error_)) {
+    return;
+  }
+  // On the loop thread the reactor is alive (it is running this), and its error handler is
+  // where the program wants such reports.
+  if (Reactor* current = Reactor::current(); current != nullptr && current == reactor_) {
+    current->report_error(error_, "the work of a dropped EventualResult");
+    return;
+  }
+  print_unhandled(error_);
+}
+
+bool EventualStateBase::inherited_through_fork() const {
+  return fork_generation_ != fork_generation();
+}
+
+void EventualStateBase::throw_inherited(const char* what) const {
+  throw UsageError(absl::StrCat("weft: EventualResult::", what,
+                                " in a forked child: the result was created before fork(), "
+                                "and its runner's loop does not run in this process; make a new "
+                                "runner in the child"));
+}
 
 bool EventualStateBase::ready() const {
   std::lock_guard lock(mu_);
@@ -19,7 +88,14 @@ std::exception_ptr EventualStateBase::error() const {
   return error_;
 }
 
+std::exception_ptr EventualStateBase::observe_error() {
+  std::lock_guard lock(mu_);
+  if (error_ != nullptr) error_observed_ = true;
+  return error_;
+}
+
 bool EventualStateBase::wait(std::optional<Duration> timeout) {
+  if (inherited_through_fork()) throw_inherited("wait");
   if (ready()) return true;
   // Only the loop could finish the work, and this thread is the loop.
   if ((reactor_ != nullptr && Reactor::current() == reactor_) ||
@@ -27,8 +103,13 @@ bool EventualStateBase::wait(std::optional<Duration> timeout) {
     throw UsageError(absl::StrCat("weft: waiting for a result on the loop thread of reactor '",
                                   reactor_->name(), "' would deadlock; co_await the task instead"));
   }
+  // Saturating: a timeout reaching past the clock's end means no limit, and one reaching before
+  // its beginning is simply in the past.
   std::optional<TimePoint> deadline;
-  if (timeout) deadline = Clock::now() + *timeout;
+  if (timeout) {
+    deadline = add_saturating(Clock::now(), *timeout);
+    if (*deadline == TimePoint::max()) deadline.reset();
+  }
   if (driver_ != nullptr) {
     if (!ready()) driver_->drive(*this, deadline);
     return ready();
@@ -38,10 +119,12 @@ bool EventualStateBase::wait(std::optional<Duration> timeout) {
     done_cv_.wait(lock, [this] { return done_; });
     return true;
   }
+  if (done_ || *deadline <= Clock::now()) return done_;
   return done_cv_.wait_until(lock, *deadline, [this] { return done_; });
 }
 
 void EventualStateBase::cancel() {
+  if (inherited_through_fork()) throw_inherited("cancel");
   absl::AnyInvocable<void()> canceller;
   {
     std::lock_guard lock(mu_);
@@ -89,9 +172,11 @@ void fail_with_shutdown(EventualStateBase& state) {
 }  // namespace detail
 
 void throw_wait_timeout(Duration timeout) {
-  throw TimeoutError(
-      absl::StrCat("weft: result not ready after ",
-                   std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count(), " ms"));
+  throw TimeoutError(absl::StrCat(
+      "weft: result not ready after ",
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::max(timeout, Duration::zero()))
+          .count(),
+      " ms"));
 }
 
 }  // namespace weft

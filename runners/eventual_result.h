@@ -10,6 +10,26 @@
 // shuts down first, the result fails with RunnerShutDown: no waiter is left
 // blocked forever.
 //
+// Timeouts saturate: Duration::max() (or any timeout reaching past
+// TimePoint::max()) waits as long as it takes; zero or negative (down to
+// Duration::min()) does not wait at all and only reports whether the work is
+// done.
+//
+// Errors nobody looks at: if the work failed and the last EventualResult for it
+// is dropped without the error having been looked at (a wait() that rethrew it,
+// or original_failure()), the error is reported, like a Deferred's: to the
+// reactor's error handler if that happens on the loop thread, else to stderr.
+// Failures the caller caused are not reported: a cancel() (also run()'s
+// timeout), or RunnerShutDown from destroying the runner.
+//
+// With the blocking runner, wait() drives the runner's loop on the calling
+// thread: a Reactor::stop() made before or during the wait ends it with
+// LoopStopped (the request is consumed; the work goes on, as after a timeout).
+//
+// fork: an EventualResult made before fork() cannot be waited on or cancelled in
+// the child (its runner's loop does not run there): wait() and cancel() throw
+// UsageError; ready() and original_failure() answer from the state inherited.
+//
 // Threading: every member is safe from any thread, and many threads may wait at
 // once, except that waiting on the loop thread of the runner's reactor throws
 // UsageError rather than deadlock. With the blocking runner, wait() drives the
@@ -19,10 +39,12 @@
 #define WEFT_RUNNERS_EVENTUAL_RESULT_H_
 
 #include <condition_variable>
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -37,6 +59,15 @@ namespace weft {
 class Reactor;
 class Runner;
 
+// The loop that a blocking wait was driving on the caller's thread (the
+// blocking runner's) was stopped by Reactor::stop() before the work finished
+// (asyncio's "Event loop stopped before Future completed"). Thrown by run()
+// (which has cancelled the task) and EventualResult::wait() (the work goes on).
+class LoopStopped : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 namespace detail {
 
 class EventualStateBase;
@@ -46,7 +77,8 @@ class EventualStateBase;
 class EventualDriver {
  public:
   // Runs the loop on the calling thread until `state` is ready or `deadline`
-  // passes.
+  // passes (none: as long as it takes). Throws LoopStopped if a stop() of the
+  // loop, made before or during the call, ends it first (consuming it).
   virtual void drive(EventualStateBase& state, std::optional<TimePoint> deadline) = 0;
 
  protected:
@@ -58,19 +90,24 @@ class EventualStateBase {
   // `reactor`: where the work runs; waiting from inside one of its callbacks, or on
   // `loop_thread` (the thread that runs it, if fixed), is refused. `driver`: null when another
   // thread runs the loop.
-  EventualStateBase(const Reactor* reactor, std::thread::id loop_thread, EventualDriver* driver)
-      : reactor_(reactor), loop_thread_(loop_thread), driver_(driver) {}
+  EventualStateBase(const Reactor* reactor, std::thread::id loop_thread, EventualDriver* driver);
   EventualStateBase(const EventualStateBase&) = delete;
   EventualStateBase& operator=(const EventualStateBase&) = delete;
-  virtual ~EventualStateBase() = default;
+  // Reports a failure nobody looked at (see EventualResult above).
+  virtual ~EventualStateBase();
 
   bool ready() const;
-  // Blocks until ready or until `timeout` has passed; returns ready().
+  // Blocks until ready or until `timeout` has passed (saturating; none: no
+  // limit); returns ready(). Throws UsageError on the loop thread or in a forked
+  // child, LoopStopped from a driver.
   bool wait(std::optional<Duration> timeout);
+  // The error, without marking it looked at (for the runner's own use).
   std::exception_ptr error() const;
+  // The error, marking it looked at: it will not be reported.
+  std::exception_ptr observe_error();
 
   // Thread-safe: cancels the work through the canceller, now or as soon as it
-  // is installed.
+  // is installed. Throws UsageError in a forked child.
   void cancel();
   // Loop side: how to cancel the work. If cancel() came first, runs `canceller`
   // at once.
@@ -95,16 +132,27 @@ class EventualStateBase {
     }
     done_cv_.notify_all();
   }
+  // True in a child process forked after this state was made.
+  bool inherited_through_fork() const;
   // std::mutex, not absl::Mutex: ThreadSanitizer sees pthread locks.
   mutable std::mutex mu_;
 
  private:
+  [[noreturn]] void throw_inherited(const char* what) const;
+
   const Reactor* reactor_;
   const std::thread::id loop_thread_;
   EventualDriver* driver_;
-  std::condition_variable done_cv_;
+  const std::uint32_t fork_generation_;
+  // Destroyed by hand, and not at all in a forked child: threads of the parent may have been
+  // waiting on it at the fork, and destroying a condition variable waits for its waiters
+  // (glibc), which do not exist in the child.
+  union {
+    std::condition_variable done_cv_;
+  };
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   bool cancel_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool error_observed_ ABSL_GUARDED_BY(mu_) = false;
   std::exception_ptr error_ ABSL_GUARDED_BY(mu_);
   absl::AnyInvocable<void()> canceller_ ABSL_GUARDED_BY(mu_);
 };
@@ -181,15 +229,17 @@ template <typename T>
 class EventualResult {
  public:
   // Returns the value (a copy) or rethrows the work's exception. Throws
-  // TimeoutError if the work has not finished within `timeout` (none: wait as
-  // long as it takes); the work goes on.
+  // TimeoutError if the work has not finished within `timeout` (none, or
+  // Duration::max(): wait as long as it takes); the work goes on. With the
+  // blocking runner, throws LoopStopped if its loop is stopped first.
   T wait(std::optional<Duration> timeout = std::nullopt) const;
   bool ready() const { return state_->ready(); }
   // Asks the loop to cancel the task (see above). Does nothing once the result
   // is ready.
   void cancel() const { state_->cancel(); }
   // The exception the work failed with, or nullptr (not ready, or succeeded).
-  std::exception_ptr original_failure() const { return state_->error(); }
+  // Counts as looking at the error: it will not be reported.
+  std::exception_ptr original_failure() const { return state_->observe_error(); }
 
  private:
   friend class Runner;
@@ -203,7 +253,7 @@ class EventualResult {
 template <typename T>
 T EventualResult<T>::wait(std::optional<Duration> timeout) const {
   if (!state_->wait(timeout)) throw_wait_timeout(*timeout);
-  if (std::exception_ptr error = state_->error()) std::rethrow_exception(error);
+  if (std::exception_ptr error = state_->observe_error()) std::rethrow_exception(error);
   return state_->value();
 }
 

@@ -13,8 +13,12 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "core/backend.h"
 #include "core/backend_registry.h"
+#include "core/detail/fork_generation.h"
+#include "core/errors.h"
+#include "runners/detail/abandoned.h"
 
 namespace weft {
 namespace {
@@ -109,8 +113,11 @@ struct GuestReactor::PollSpec {
   std::optional<TimePoint> deadline;
 };
 
-GuestReactor::GuestReactor(std::string_view backend, Wait wait_mode) {
-  const BackendInfo info = find_backend(backend);
+GuestReactor::GuestReactor(std::string_view backend, Wait wait_mode)
+    : GuestReactor(find_backend(backend), wait_mode) {}
+
+GuestReactor::GuestReactor(const BackendInfo& info, Wait wait_mode)
+    : fork_generation_((detail::watch_forks(), detail::fork_generation())) {
   reactor_ = std::make_unique<Reactor>(info.name, [&](LoopHooks& hooks) {
     auto tee = std::make_unique<Tee>(hooks, info, *this);
     tee_ = tee.get();
@@ -121,41 +128,113 @@ GuestReactor::GuestReactor(std::string_view backend, Wait wait_mode) {
     host_fd_ = wait.fd;
     return;
   }
-  host_fd_ = make_eventfd();
-  own_host_fd_ = true;
-  poke_fd_ = make_eventfd();
-  helper_ = std::thread([this] { helper_loop(); });
-  arm_helper();
+  // If anything below fails, the destructor does not run: undo by hand what was done.
+  try {
+    host_fd_ = make_eventfd();
+    own_host_fd_ = true;
+    poke_fd_ = make_eventfd();
+    helper_ = std::thread([this] { helper_loop(); });
+    arm_helper();
+  } catch (...) {
+    stop_helper();
+    reactor_.reset();
+    close_fds();
+    throw;
+  }
 }
 
 GuestReactor::~GuestReactor() {
-  if (helper_.joinable()) {
-    {
-      std::lock_guard lock(mu_);
-      quit_ = true;
-    }
-    cv_.notify_one();
-    poke();
-    helper_.join();
+  if (inherited_through_fork()) {
+    // A forked child: the helper thread does not exist here, and may have held mu_ or waited on
+    // cv_ at the fork. Joining it, locking, or destroying the condition variable (which waits
+    // for its waiters) would hang; poking it would wake the parent's helper through the
+    // eventfd the two processes share. Abandon the thread and the condition variable; close
+    // only this process's descriptors. The reactor follows the core rule: an inherited reactor
+    // may be destroyed.
+    if (helper_.joinable()) detail::abandon(new std::thread(std::move(helper_)));
+    detail::abandon(cv_);
+    if (poke_fd_ >= 0) close(poke_fd_);
+    poke_fd_ = -1;
+    reactor_.reset();
+    if (own_host_fd_) close(host_fd_);
+    return;
   }
+  stop_helper();
   reactor_.reset();
+  close_fds();
+}
+
+void GuestReactor::stop_helper() {
+  if (!helper_.joinable()) return;
+  {
+    std::lock_guard lock(mu_);
+    quit_ = true;
+  }
+  cv_->notify_one();
+  poke();
+  helper_.join();
+}
+
+void GuestReactor::close_fds() {
   if (own_host_fd_) close(host_fd_);
+  own_host_fd_ = false;
+  host_fd_ = -1;
   if (poke_fd_ >= 0) close(poke_fd_);
+  poke_fd_ = -1;
+}
+
+void GuestReactor::check_not_forked(const char* what) const {
+  if (inherited_through_fork()) [[unlikely]] {
+    throw UsageError(absl::StrCat("weft: GuestReactor::", what,
+                                  " in a forked child: the guest was created before fork(), and "
+                                  "its descriptors and helper thread belong to the parent; make "
+                                  "a new one in the child"));
+  }
 }
 
 std::optional<Duration> GuestReactor::timeout() const {
+  check_not_forked("timeout");
   if (tee_->turn_requested || tee_->registrations_pending) return Duration::zero();
-  if (tee_->deadline) return std::max(Duration::zero(), *tee_->deadline - Clock::now());
+  // Saturating: a deadline near TimePoint::min() is simply due.
+  if (tee_->deadline)
+    return std::max(Duration::zero(), sub_saturating(*tee_->deadline, Clock::now()));
   return std::nullopt;
 }
 
+// Ends a step however it ends. Normally the helper gets its next wait (or the host is told
+// there is work at once). If the native step threw, whatever it left undone still needs a
+// step: the host is asked for one at once (fd() readable in helper mode, timeout() zero in
+// both), without allocating, since this may run during unwinding.
+class GuestReactor::StepScope {
+ public:
+  explicit StepScope(GuestReactor& guest) : guest_(guest) { guest_.stepping_ = true; }
+  ~StepScope() {
+    guest_.stepping_ = false;
+    if (finished_) return;
+    guest_.tee_->registrations_pending = true;
+    if (guest_.helper_.joinable()) signal_fd(guest_.host_fd_);
+  }
+  StepScope(const StepScope&) = delete;
+  StepScope& operator=(const StepScope&) = delete;
+
+  void finish() {
+    finished_ = true;
+    guest_.stepping_ = false;
+    if (guest_.helper_.joinable()) guest_.arm_helper();
+  }
+
+ private:
+  GuestReactor& guest_;
+  bool finished_ = false;
+};
+
 void GuestReactor::step() {
-  stepping_ = true;
+  check_not_forked("step");
+  StepScope scope(*this);
   if (own_host_fd_) drain_fd(host_fd_);
   tee_->registrations_pending = false;
   reactor_->run_once(/*may_block=*/false);
-  stepping_ = false;
-  if (helper_.joinable()) arm_helper();
+  scope.finish();
 }
 
 void GuestReactor::poke() const {
@@ -197,7 +276,7 @@ void GuestReactor::arm_helper() {
     }
     spec_ = std::move(spec);
   }
-  cv_.notify_one();
+  cv_->notify_one();
 }
 
 void GuestReactor::helper_loop() {
@@ -205,7 +284,7 @@ void GuestReactor::helper_loop() {
     std::unique_ptr<PollSpec> spec;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return spec_ != nullptr || quit_; });
+      cv_->wait(lock, [this] { return spec_ != nullptr || quit_; });
       if (quit_) return;
       spec = std::move(spec_);
       helper_waiting_ = true;
@@ -213,8 +292,8 @@ void GuestReactor::helper_loop() {
     spec->fds.push_back(pollfd{.fd = poke_fd_, .events = POLLIN, .revents = 0});
     int timeout_ms = -1;
     if (spec->deadline) {
-      const auto left =
-          std::chrono::ceil<std::chrono::milliseconds>(*spec->deadline - Clock::now());
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+          sub_saturating(*spec->deadline, Clock::now()));
       timeout_ms = static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, INT_MAX));
     }
     poll(spec->fds.data(), spec->fds.size(), timeout_ms);  // EINTR: just tell the host

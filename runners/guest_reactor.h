@@ -15,16 +15,28 @@
 // fd() readable when there is work; the native loop itself only ever runs in step(), on the
 // host's thread. A timer added, moved earlier or cancelled, a new fd watch, or a call_from_thread
 // from another thread all cut the current wait short, so the host never sleeps through a weft
-// deadline. Signals: delivered promptly where the backend exposes a descriptor for them (see
-// Backend::wait_fd); otherwise the helper re-checks every 10 ms while a signal is watched.
+// deadline. Signals reach the reactor through a pipe it watches like any fd, so they wake the
+// host promptly too.
+//
+// Errors: an exception out of the native step (a failure of the backend, an exception escaping
+// a native handler) leaves step() to the host, and leaves the guest working: the host is asked
+// to step again at once (fd() readable with a helper thread, timeout() zero), and later
+// wake-ups, timers and fd watches reach the host as before.
+//
+// Time: timeout() saturates: a deadline at or near TimePoint::min() is zero, never negative
+// or wrapped around.
 //
 // Threading: make, step() and destroy on the host's thread; reactor() follows Reactor's rules
 // with the host's thread as the loop thread. fd() and timeout() are host-thread only too.
 // Lifetime: the destructor stops the helper thread and destroys the reactor (see ~Reactor).
+// fork: in a forked child, step() and timeout() throw UsageError; the destructor destroys the
+// reactor (core's rule for inherited reactors) but abandons the helper thread (it does not
+// exist in the child) without joining it, locking or poking it.
 #ifndef WEFT_RUNNERS_GUEST_REACTOR_H_
 #define WEFT_RUNNERS_GUEST_REACTOR_H_
 
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -32,6 +44,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/backend_registry.h"
+#include "core/detail/fork_generation.h"
 #include "core/reactor.h"
 #include "core/time.h"
 
@@ -47,6 +61,9 @@ class GuestReactor {
   // A reactor on `backend` (empty: the default backend), driven by the host. Throws
   // UnknownNameError for an unknown backend.
   explicit GuestReactor(std::string_view backend = {}, Wait wait = Wait::kAuto);
+  // The same on a backend given by its registry entry, registered or not (e.g. a backend of
+  // the host's own, or a wrapper around a registered one).
+  explicit GuestReactor(const BackendInfo& backend, Wait wait = Wait::kAuto);
   ~GuestReactor();
   GuestReactor(const GuestReactor&) = delete;
   GuestReactor& operator=(const GuestReactor&) = delete;
@@ -55,6 +72,8 @@ class GuestReactor {
 
   int fd() const { return host_fd_; }
   std::optional<Duration> timeout() const;
+  // Runs what is ready; never blocks. Rethrows an exception from the native step, after
+  // which the guest still works (see "Errors" above).
   void step();
 
   // True if a helper thread does the waiting (the backend has no complete pollable fd).
@@ -62,13 +81,19 @@ class GuestReactor {
 
  private:
   class Tee;
+  class StepScope;
   struct PollSpec;
 
+  bool inherited_through_fork() const { return fork_generation_ != detail::fork_generation(); }
+  void check_not_forked(const char* what) const;
+  void stop_helper();  // ends and joins the helper thread, if there is one
+  void close_fds();
   void arm_helper();
   void helper_loop();
   void poke() const;  // cuts the helper's current wait short; any thread
   void changed();     // the reactor asked the backend for something that may shorten the wait
 
+  const std::uint32_t fork_generation_;
   Tee* tee_ = nullptr;  // owned by reactor_
   std::unique_ptr<Reactor> reactor_;
   int host_fd_ = -1;  // what the host polls
@@ -77,7 +102,8 @@ class GuestReactor {
   bool stepping_ = false;
 
   std::mutex mu_;
-  std::condition_variable cv_;
+  // On the heap so that a forked child can abandon it (see ~GuestReactor).
+  std::unique_ptr<std::condition_variable> cv_ = std::make_unique<std::condition_variable>();
   std::unique_ptr<PollSpec> spec_;  // guarded by mu_: the next wait, handed to the helper
   bool helper_waiting_ = false;     // guarded by mu_
   bool quit_ = false;               // guarded by mu_

@@ -14,6 +14,10 @@ HostRunner::HostRunner(Reactor& reactor, std::thread::id host_thread)
       link_(std::make_shared<detail::ReactorLink>(&reactor)) {}
 
 HostRunner::~HostRunner() {
+  // In a forked child the host's loop is the parent's: failing and cancelling the pending
+  // work would take locks the parent's threads may have held and wake the parent's loop
+  // through descriptors the two processes share. Leave all of it alone.
+  if (inherited_through_fork()) return;
   std::vector<std::weak_ptr<detail::EventualStateBase>> pending;
   {
     std::lock_guard lock(mu_);

@@ -13,6 +13,8 @@
 // thread. Make and destroy the runner on any thread; the reactor must outlive it.
 // Lifetime: destroying the runner cancels its tasks still running in the host loop and fails
 // their results with RunnerShutDown at once. The host's reactor is not touched otherwise.
+// fork: in a forked child, run() and submit() (and wait()/cancel() on results) throw
+// UsageError, and the destructor touches neither the host's reactor nor the results.
 #ifndef WEFT_RUNNERS_HOST_RUNNER_H_
 #define WEFT_RUNNERS_HOST_RUNNER_H_
 

@@ -11,6 +11,24 @@
 // application owns. Pick one by name with make_runner()
 // (runners/runner_registry.h).
 //
+// Timeouts saturate (core/time.h): none or Duration::max() means no limit;
+// zero, negative and Duration::min() mean "already past": run() cancels the
+// task and throws TimeoutError (after the blocking runner has run its cleanup).
+//
+// A Reactor::stop() of a runner's reactor never stops the runner. The threaded
+// and host runners ignore it (the threaded runner resumes its loop). The
+// blocking runner's run() and EventualResult::wait() consume it: a stop() made
+// before or during the call ends the call with LoopStopped (run() cancels the
+// task and runs its cleanup first, as after a timeout; wait() leaves the work
+// going), and the runner serves the next call normally.
+//
+// fork: a runner belongs to the process that made it. In a forked child, run()
+// and submit() on an inherited runner (and wait()/cancel() on its results)
+// throw UsageError; destroying it never blocks and never touches the parent's
+// loop: what the child cannot release safely (a loop thread that does not exist
+// there, state it may have been using) is abandoned until the child exits or
+// execs. Make a new runner in the child.
+//
 // Threading: each runner states its own rule; see its header. Calling run()
 // from inside a task or callback of the runner's own loop throws UsageError
 // instead of deadlocking. Lifetime: destroying a runner stops its loop; results
@@ -18,6 +36,7 @@
 #ifndef WEFT_RUNNERS_RUNNER_H_
 #define WEFT_RUNNERS_RUNNER_H_
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -25,6 +44,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "core/detail/fork_generation.h"
 #include "core/task.h"
 #include "core/time.h"
 #include "runners/eventual_result.h"
@@ -61,18 +81,33 @@ class Runner {
   // Customization point: the thread that runs the loop, if it is fixed (threaded: its own;
   // host: the host's). Blocking waits on it are refused with UsageError.
   virtual std::thread::id loop_thread() const { return {}; }
-  // Customization point: called by run() after a timeout has cancelled the
-  // task. The default returns at once (the loop finishes the cancellation in
-  // the background); the blocking runner drives its loop until the task has
-  // finished its cleanup.
-  virtual void after_timeout(detail::EventualStateBase& /*state*/) {}
+  // Customization point: called by run() after it has cancelled the task (a
+  // timeout, or LoopStopped). The default returns at once (the loop finishes
+  // the cancellation in the background); the blocking runner drives its loop
+  // until the task has finished its cleanup.
+  virtual void after_cancel(detail::EventualStateBase& /*state*/) {}
+
+  // True in a child process forked after this runner was made; then the runner
+  // must not touch its loop, its threads or its locks (see "fork" above).
+  bool inherited_through_fork() const { return fork_generation_ != detail::fork_generation(); }
+  // Throws UsageError in such a child.
+  void check_not_forked() const {
+    if (inherited_through_fork()) [[unlikely]] {
+      throw_inherited();
+    }
+  }
 
  private:
   [[noreturn]] void throw_run_timeout(Duration timeout);
+  [[noreturn]] void throw_run_stopped();
+  [[noreturn]] void throw_inherited() const;
+
+  const std::uint32_t fork_generation_ = (detail::watch_forks(), detail::fork_generation());
 };
 
 template <typename T>
 EventualResult<T> Runner::submit(Task<T> task) {
+  check_not_forked();
   auto state = std::make_shared<detail::EventualState<T>>(&reactor(), loop_thread(), driver());
   start(detail::deliver(std::move(task), detail::ShutdownGuard<T>(state)), state);
   return EventualResult<T>(std::move(state));
@@ -81,9 +116,19 @@ EventualResult<T> Runner::submit(Task<T> task) {
 template <typename T>
 T Runner::run(Task<T> task, std::optional<Duration> timeout) {
   EventualResult<T> result = submit(std::move(task));
-  if (!result.state_->wait(timeout)) {
+  bool ready = false;
+  try {
+    ready = result.state_->wait(timeout);
+  } catch (const LoopStopped&) {
+    // run() does not leave its task behind: cancel it and let its cleanup run, as after a
+    // timeout. A second stop() during the cleanup ends that wait too (LoopStopped again).
     result.cancel();
-    after_timeout(*result.state_);
+    after_cancel(*result.state_);
+    throw_run_stopped();
+  }
+  if (!ready) {
+    result.cancel();
+    after_cancel(*result.state_);
     throw_run_timeout(*timeout);
   }
   return result.wait();

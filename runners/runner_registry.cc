@@ -77,8 +77,10 @@ std::vector<RunnerInfo> available_runners() { return registry().all(); }
 
 std::string default_runner_name() { return registry().default_name(); }
 
+RunnerInfo find_runner(std::string_view name) { return registry().find(name); }
+
 std::unique_ptr<Runner> make_runner(std::string_view name, const RunnerOptions& options) {
-  return registry().find(name).factory(options);
+  return find_runner(name).factory(options);
 }
 
 void set_current_runner(std::string_view name, const RunnerOptions& options) {

@@ -49,8 +49,13 @@ struct RunnerInfo {
 void register_runner(RunnerInfo info);
 // Every registered runner, by preference then name.
 std::vector<RunnerInfo> available_runners();
-// $WEFT_RUNNER if set, else the first of available_runners().
+// $WEFT_RUNNER if set, else the first of available_runners(). Not checked: see
+// find_runner().
 std::string default_runner_name();
+// The registry entry for `name` (empty: default_runner_name()). Throws
+// UnknownNameError, listing the registered names (and naming $WEFT_RUNNER if
+// the name came from it), for a name that is not registered.
+RunnerInfo find_runner(std::string_view name = {});
 // Makes a runner; an empty name means default_runner_name(). Throws
 // UnknownNameError, listing the registered names, for an unknown runner (or
 // backend).

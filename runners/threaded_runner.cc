@@ -6,10 +6,13 @@
 
 #include "core/backend_registry.h"
 #include "core/spawn.h"
+#include "runners/detail/abandoned.h"
 
 namespace weft {
 
-ThreadedRunner::ThreadedRunner(std::string backend) {
+ThreadedRunner::ThreadedRunner(std::string_view backend) : ThreadedRunner(find_backend(backend)) {}
+
+ThreadedRunner::ThreadedRunner(BackendInfo backend) {
   // The reactor is made on the loop thread (a reactor belongs to the thread
   // that runs it); the constructor waits for it, or for the reason it could not
   // be made.
@@ -20,7 +23,7 @@ ThreadedRunner::ThreadedRunner(std::string backend) {
   thread_ = std::thread([&, backend = std::move(backend)]() mutable {
     bool made = true;
     try {
-      reactor_ = make_reactor(backend);
+      reactor_ = std::make_unique<Reactor>(backend.name, backend.factory);
     } catch (...) {
       error = std::current_exception();
       made = false;
@@ -46,8 +49,16 @@ ThreadedRunner::ThreadedRunner(std::string backend) {
 
 void ThreadedRunner::loop() {
   // A stop() of the reactor from user code ends one run(); only shutdown ends
-  // the thread.
-  while (!shutting_down_.load(std::memory_order_acquire)) reactor_->run();
+  // the thread. A failure of the native loop (an exception out of run()) must
+  // not end it either: escaping the thread, it would terminate the process.
+  // It is reported, and the loop goes on serving.
+  while (!shutting_down_.load(std::memory_order_acquire)) {
+    try {
+      reactor_->run();
+    } catch (...) {
+      reactor_->report_error(std::current_exception(), "the threaded runner's loop");
+    }
+  }
   {
     std::unique_lock lock(shutdown_mu_);
     shutdown_cv_.wait(lock, [this] { return stop_delivered_; });
@@ -58,6 +69,16 @@ void ThreadedRunner::loop() {
 }
 
 ThreadedRunner::~ThreadedRunner() {
+  if (inherited_through_fork()) {
+    // A forked child: the loop thread does not exist here, and may have been anywhere in the
+    // reactor (or holding one of its locks, or the link's) at the fork. Joining would wait
+    // forever, stop() and sever() could wait for a lock nobody will release, and destroying
+    // the reactor could find it half updated. Abandon the thread and the reactor to the
+    // child's exit or exec; the parent's loop is untouched.
+    detail::abandon(reactor_);
+    detail::abandon(new std::thread(std::move(thread_)));
+    return;
+  }
   link_->sever();
   shutting_down_.store(true, std::memory_order_release);
   reactor_->stop();

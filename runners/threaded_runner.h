@@ -16,7 +16,15 @@
 // of the reactor does not stop the runner (it resumes the loop). Lifetime: the
 // destructor stops the loop, destroys the reactor on its own thread and joins
 // it; results still pending fail with RunnerShutDown, so no waiter is left
-// blocked. Do not call the runner concurrently with its destruction.
+// blocked. Do not call the runner concurrently with its destruction. An
+// exception out of the native loop is reported to the reactor's error handler
+// and the loop goes on.
+//
+// fork: the loop thread does not exist in a forked child. There, run(),
+// submit() and wait() throw UsageError (never a hang or a TimeoutError), and
+// the destructor returns at once: it abandons the thread and the reactor (their
+// memory stays with the child until it exits or execs) without joining,
+// locking or touching the parent's loop.
 #ifndef WEFT_RUNNERS_THREADED_RUNNER_H_
 #define WEFT_RUNNERS_THREADED_RUNNER_H_
 
@@ -28,6 +36,7 @@
 #include <string_view>
 #include <thread>
 
+#include "core/backend_registry.h"
 #include "core/reactor.h"
 #include "runners/detail/reactor_link.h"
 #include "runners/runner.h"
@@ -37,9 +46,11 @@ namespace weft {
 class ThreadedRunner final : public Runner {
  public:
   // Starts the loop thread with a reactor on `backend` (empty: the default).
-  // Throws what make_reactor() throws (e.g. UnknownNameError), after joining
-  // the thread.
-  explicit ThreadedRunner(std::string backend = {});
+  // Throws UnknownNameError for an unknown backend, or what making the reactor
+  // throws, after joining the thread.
+  explicit ThreadedRunner(std::string_view backend = {});
+  // The same on a backend given by its registry entry, registered or not.
+  explicit ThreadedRunner(BackendInfo backend);
   ~ThreadedRunner() override;
 
   std::string_view name() const override { return "threaded"; }

@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/basic_stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/system/system_error.hpp>
 #include <boost/version.hpp>
 #include <cerrno>
 #include <chrono>
@@ -22,6 +23,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "backends/detail/native_fd_scope.h"
 #include "core/backend.h"
 #include "core/backend_registry.h"
 #include "core/errors.h"
@@ -54,6 +56,10 @@ namespace net = boost::asio;
 
 constexpr const char* kMechanism = WEFT_ASIO_MECHANISM;
 
+// The descriptors an io_context's reactor opens (measured with Boost 1.81's epoll reactor:
+// epoll set, eventfd interrupter, timerfd).
+constexpr int kDescriptorsNeeded = 3;
+
 // I/O objects bound to io_context's own executor type: no type-erased any_io_executor.
 using Executor = net::io_context::executor_type;
 using WorkGuard = net::executor_work_guard<Executor>;
@@ -67,6 +73,17 @@ static_assert(std::is_same_v<SteadyTimer::time_point, TimePoint>);
 
 [[noreturn]] void throw_error(const boost::system::error_code& ec, const std::string& what) {
   throw std::system_error(std::error_code(ec), absl::StrCat("weft: asio: ", what));
+}
+
+// Runs `f`, turning the boost::system::system_error that Asio throws (making its reactor,
+// running, re-making it after fork) into the std::system_error the Backend contract promises.
+template <typename F>
+decltype(auto) translating_errors(const char* what, F&& f) {
+  try {
+    return std::forward<F>(f)();
+  } catch (const boost::system::system_error& e) {
+    throw_error(e.code(), what);
+  }
 }
 
 // An fd of the backend's own, closed on destruction.
@@ -129,13 +146,15 @@ class AsioBackend final : public Backend {
     return absl::StrCat("Boost.Asio ", version, " (", kMechanism, ")");
   }
 
-  // One native step: run_one() (which waits in the kernel only if nothing is queued) or
-  // poll_one(), then everything else that was ready, up to a marker the step's first handler
-  // posts. Handlers queued after the marker (a turn requested during this step, I/O found by a
-  // later reactor pass) wait for the next step, so a callback that keeps requesting turns or a
-  // watcher that never drains cannot keep run_once() from returning, and a stop() is seen
-  // after at most what was ready when the step began. Running all of that (not one handler)
-  // matters to hosts that step weft and then wait for what they can see (GuestReactor).
+  // One native step. Blocking: run_one() (which waits in the kernel only if nothing is
+  // queued), then everything else that was ready, up to a marker the step's first handler
+  // posts. Non-blocking: everything that was queued, plus one pass of Asio's reactor over the
+  // kernel and everything that pass found, up to a marker posted after it (see below). Turns
+  // requested during the step, and I/O found by a later reactor pass, wait for the next step,
+  // so a callback that keeps requesting turns or a watcher that never drains cannot keep
+  // run_once() from returning, and a stop() is seen after at most what was ready when the
+  // step began. Running all of that (not one handler) matters to hosts that step weft once
+  // per readiness they see and then wait again (GuestReactor).
   void run_once(bool may_block) override {
     // An io_context that ran out of work (a host's, or one someone stopped) is stopped and
     // returns at once until restarted.
@@ -146,24 +165,48 @@ class AsioBackend final : public Backend {
     step_.active = true;
     step_.marker_posted = false;
     step_.marker_ran = false;
+    // Ends the step however it ends, and posts the turn requested during it.
     struct EndStep {
-      Step& step;
-      ~EndStep() { step.active = false; }
-    } end_step{step_};
-    const std::size_t ran = may_block ? context_.run_one() : context_.poll_one();
-    if (ran == 0 || !step_.marker_posted) return;  // nothing, or a handler not of weft's
-    while (!step_.marker_ran && context_.poll_one() != 0) {
-    }
+      AsioBackend& self;
+      ~EndStep() {
+        self.step_.active = false;
+        if (self.turn_deferred_) {
+          self.turn_deferred_ = false;
+          self.post_turn();
+        }
+      }
+    } end_step{*this};
+    translating_errors("run_once", [&] {
+      if (may_block) {
+        const std::size_t ran = context_.run_one();
+        if (ran == 0 || !step_.marker_posted) return;  // nothing, or a handler not of weft's
+      } else {
+        // Asio's reactor pass (its "task") sits in the handler queue behind what was queued
+        // before its last pass, and puts what it finds at the back. A marker posted now runs
+        // after this step's pass; the end marker it posts then lands behind what that pass
+        // found. Ending at the first marker instead would leave readiness that was there
+        // before the step (a signal, data on a pipe) for a second step whenever a handler
+        // (a turn) was queued ahead of the pass.
+        step_.marker_posted = true;
+        net::post(context_, guarded([id = step_.id](AsioBackend& self) {
+                    if (self.step_.active && self.step_.id == id) self.post_end_marker();
+                  }));
+      }
+      while (!step_.marker_ran && context_.poll_one() != 0) {
+      }
+    });
   }
 
   void request_turn() override {
     if (turn_posted_) return;
     turn_posted_ = true;
-    net::post(context_, guarded([](AsioBackend& self) {
-                self.begin_handler();
-                self.turn_posted_ = false;
-                self.hooks_.run_turn();
-              }));
+    // Inside a step, the turn waits for the step's end: posted now, it could land ahead of the
+    // step's end marker and run in this same step.
+    if (step_.active) {
+      turn_deferred_ = true;
+    } else {
+      post_turn();
+    }
   }
 
   void wake() override {
@@ -179,8 +222,9 @@ class AsioBackend final : public Backend {
 
   void set_timer(TimePoint deadline) override {
     // expires_at() cancels the pending wait; its handler, and that of a wait that completed
-    // but has not run yet, sees a stale generation and does nothing.
-    timer_.expires_at(deadline);
+    // but has not run yet, sees a stale generation and does nothing. Asio's timer queue
+    // saturates its own arithmetic: TimePoint::min() is due, TimePoint::max() never is.
+    translating_errors("set_timer", [&] { timer_.expires_at(deadline); });
     const std::uint64_t generation = timer_wait_ = next_generation_++;
     timer_.async_wait(guarded([generation](AsioBackend& self, const boost::system::error_code& ec) {
       self.begin_handler();
@@ -192,7 +236,7 @@ class AsioBackend final : public Backend {
 
   void clear_timer() override {
     timer_wait_ = 0;
-    timer_.cancel();
+    translating_errors("clear_timer", [&] { timer_.cancel(); });
   }
 
   void set_fd_interest(int fd, IoEvents events) override {
@@ -226,7 +270,11 @@ class AsioBackend final : public Backend {
   void after_fork_in_child() override {
     // Asio re-creates its epoll/kqueue set and its interrupter in the child and re-registers
     // the descriptors it knows, so releasing them afterwards leaves the parent's set alone.
-    context_.notify_fork(net::execution_context::fork_child);
+    // It closes the old descriptors first, so it needs no more room than the parent had.
+    std::optional<backends::detail::NativeFdScope> scope;
+    if (!backends::detail::NativeFdScope::standard_fds_open()) scope.emplace(0, "weft: asio");
+    translating_errors("notify_fork",
+                       [&] { context_.notify_fork(net::execution_context::fork_child); });
   }
 
  private:
@@ -245,6 +293,9 @@ class AsioBackend final : public Backend {
     // Generation of the pending wait in each direction; 0: none pending.
     std::uint64_t read_wait = 0;
     std::uint64_t write_wait = 0;
+    // The step (Step::id) in which each direction was last delivered.
+    std::uint64_t read_step = 0;
+    std::uint64_t write_step = 0;
   };
 
   // The run_once() in progress, if any.
@@ -270,14 +321,26 @@ class AsioBackend final : public Backend {
     return Guarded<F>{weak_, std::move(f)};
   }
 
-  // Called first by every handler of weft's: the first of a step posts the marker that ends
-  // it. Posting from inside a handler puts the marker before anything the handler queues, and
-  // lets Asio recycle its memory.
+  // Called first by every handler of weft's: the first of a blocking step posts the marker
+  // that ends it. Posting from inside a handler puts the marker before anything the handler
+  // queues, and lets Asio recycle its memory.
   void begin_handler() {
     if (!step_.active || step_.marker_posted) return;
     step_.marker_posted = true;
+    post_end_marker();
+  }
+
+  void post_end_marker() {
     net::post(context_, guarded([id = step_.id](AsioBackend& self) {
                 if (self.step_.active && self.step_.id == id) self.step_.marker_ran = true;
+              }));
+  }
+
+  void post_turn() {
+    net::post(context_, guarded([](AsioBackend& self) {
+                self.begin_handler();
+                self.turn_posted_ = false;
+                self.hooks_.run_turn();
               }));
   }
 
@@ -349,6 +412,17 @@ class AsioBackend final : public Backend {
     if (pending != generation) return;  // cancelled or superseded since
     pending = 0;
     if (ec == net::error::operation_aborted) return;
+    // A non-blocking step runs two reactor passes (see run_once); an fd that stays ready is
+    // found by both, and a completion left by the previous step's second pass runs before
+    // this step's first. Deliver one per step and direction, as libuv and libevent do, and
+    // just re-arm for the other: the next step's pass finds the fd again if it is still ready.
+    std::uint64_t& delivered =
+        direction == IoEvents::kReadable ? watch.read_step : watch.write_step;
+    if (step_.active && delivered == step_.id) {
+      arm(fd, watch);
+      return;
+    }
+    if (step_.active) delivered = step_.id;
     // Any other error is reported as readiness: the watcher's own I/O call will say what it is.
     hooks_.fd_ready(fd, direction);
     // The watcher may have changed the interest or dropped the fd. Asio re-registers the fd
@@ -366,7 +440,8 @@ class AsioBackend final : public Backend {
   std::uint64_t timer_wait_ = 0;  // generation of the pending timer wait; 0: none
   absl::flat_hash_map<int, std::unique_ptr<FdWatch>> fds_;
   std::uint64_t next_generation_ = 1;
-  bool turn_posted_ = false;
+  bool turn_posted_ = false;    // a turn is requested and has not run yet
+  bool turn_deferred_ = false;  // ... and is to be posted when the current step ends
   std::atomic<bool> wake_posted_{false};
   Step step_;
   UniqueFd probe_;  // an epoll instance for check_pollable(), made on first use
@@ -379,7 +454,15 @@ const BackendRegistration kRegistration(BackendInfo{
     .mechanism = kMechanism,
     .preference = 30,
     .factory = [](LoopHooks& hooks) -> std::unique_ptr<Backend> {
-      return std::make_unique<AsioBackend>(hooks, nullptr);
+      // Asio makes its reactor here, with the timer: 3 descriptors (epoll set, eventfd
+      // interrupter, timerfd). It reports a shortage itself, as boost::system::system_error
+      // (translated below), but only after making some of them; checking first (NativeFdScope)
+      // refuses cleanly, before Asio is touched, and keeps its descriptors above 2: a closed
+      // standard stream must not become Asio's wake-up descriptor.
+      backends::detail::NativeFdScope scope(kDescriptorsNeeded,
+                                            "weft: asio: cannot make an io_context");
+      return translating_errors("cannot make an io_context",
+                                [&] { return std::make_unique<AsioBackend>(hooks, nullptr); });
     },
 });
 
@@ -396,7 +479,9 @@ net::io_context& native_context(Reactor& reactor) {
 
 std::unique_ptr<Reactor> adopt(net::io_context& context) {
   return std::make_unique<Reactor>("asio", [&context](LoopHooks& hooks) {
-    return std::make_unique<AsioBackend>(hooks, &context);
+    // The host's context may not have made its reactor yet: that happens here.
+    return translating_errors("cannot use the host's io_context",
+                              [&] { return std::make_unique<AsioBackend>(hooks, &context); });
   });
 }
 

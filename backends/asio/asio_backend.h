@@ -2,8 +2,11 @@
 //
 // Maps: turns and cross-thread wake-ups to handlers posted to the context (one of each queued at
 // a time), weft's timer heap to one steady_timer, fd interest to one posix::stream_descriptor
-// per fd (released, never closed: the fd is weft's), signals to one signal_set per signal (Asio
-// delivers a signal to every signal_set in the process). See docs/backends/asio.md.
+// per fd (released, never closed: the fd is weft's). Signals reach the reactor through its own
+// pipe (core/detail/signal_fan_out.h), watched like any fd. Asio's errors come out as
+// std::system_error, as the Backend contract says (never boost::system::system_error). In a
+// forked child, destroying an inherited reactor first calls notify_fork(fork_child). See
+// docs/backends/asio.md.
 //
 // Adoption: adopt(context) puts a reactor on an io_context the host application owns and runs
 // with its own context.run(); weft's callbacks and tasks then run inside it. weft holds no work

@@ -1,8 +1,10 @@
 #include "backends/libevent/libevent_backend.h"
 
+#include <event2/event-config.h>
 #include <event2/thread.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/select.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,9 +21,11 @@
 #include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "backends/detail/native_fd_scope.h"
 #include "core/backend.h"
 #include "core/backend_registry.h"
 #include "core/errors.h"
@@ -83,6 +87,36 @@ class UniqueFd {
                           absl::StrCat("weft: libevent: ", what));
 }
 
+// The methods libevent was built with, in its order of preference. event_get_supported_methods()
+// frees and reallocates its static array on every call, so two threads calling it at once
+// corrupt the heap: it is called once, here, and its names (static strings) are copied.
+const std::vector<std::string>& supported_methods() {
+  static const std::vector<std::string>* const methods = [] {
+    auto* names = new std::vector<std::string>;
+    if (const char** m = event_get_supported_methods(); m != nullptr) {
+      for (; *m != nullptr; ++m) names->emplace_back(*m);
+    }
+    return names;
+  }();
+  return *methods;
+}
+
+// The descriptors event_base_new_with_config() opens for `method` (empty: libevent's choice, so
+// the most any method needs), measured on libevent 2.1.12: the method's own kernel object
+// (epoll, kqueue, ...; none for poll and select), the socketpair of its signal handling
+// (evsig_init_, which calls exit(1) if it cannot make it) and the notification descriptor
+// evthread_use_pthreads() asks for (an eventfd, else a pipe).
+int descriptors_needed(const std::string& method) {
+#if defined(EVENT__HAVE_EVENTFD)
+  constexpr int kNotify = 1;
+#else
+  constexpr int kNotify = 2;
+#endif
+  constexpr int kSignals = 2;
+  const bool has_kernel_object = method != "poll" && method != "select";
+  return (has_kernel_object ? 1 : 0) + kSignals + kNotify;
+}
+
 EventPtr new_event(event_base* base, evutil_socket_t fd, short what, event_callback_fn callback,
                    void* arg) {
   EventPtr ev(event_new(base, fd, what, callback, arg));
@@ -96,7 +130,10 @@ class LibeventBackend final : public Backend {
  public:
   // Owns `owned` if it is set; otherwise runs on the host's `base`.
   LibeventBackend(LoopHooks& hooks, BasePtr owned, event_base* base)
-      : hooks_(hooks), owned_base_(std::move(owned)), base_(base) {
+      : hooks_(hooks),
+        owned_base_(std::move(owned)),
+        base_(base),
+        select_(std::strcmp(event_base_get_method(base), "select") == 0) {
     turn_ = new_event(base_, -1, 0, &LibeventBackend::on_turn, this);
     timer_ = new_event(base_, -1, 0, &LibeventBackend::on_timer, this);
   }
@@ -140,11 +177,15 @@ class LibeventBackend final : public Backend {
     // returned; refresh it after reading ours so the timer is not early by the callbacks' time.
     // libevent's clock may be coarser than steady_clock; if the timer fires a little early, the
     // reactor (which reads its own clock) re-arms it.
+    // Saturating: a deadline near TimePoint::min() is due now (a wrapped-around difference used
+    // to put it centuries ahead, so it never fired), and one near TimePoint::max() is capped at
+    // kMaxTimeout, which libevent's timeval arithmetic and every method's poll handle; firing
+    // early is harmless, the reactor re-arms.
     const TimePoint now = Clock::now();
     event_base_update_cache_time(base_);
-    const auto us =
-        std::chrono::ceil<std::chrono::microseconds>(std::max(Duration::zero(), deadline - now))
-            .count();
+    const Duration delay =
+        std::clamp(sub_saturating(deadline, now), Duration::zero(), Duration(kMaxTimeout));
+    const auto us = std::chrono::ceil<std::chrono::microseconds>(delay).count();
     const timeval timeout{.tv_sec = static_cast<time_t>(us / 1'000'000),
                           .tv_usec = static_cast<suseconds_t>(us % 1'000'000)};
     event_add(timer_.get(), &timeout);  // cannot fail for a timer on our own base
@@ -153,6 +194,15 @@ class LibeventBackend final : public Backend {
   void clear_timer() override { event_del(timer_.get()); }
 
   void set_fd_interest(int fd, IoEvents events) override {
+    // libevent's select method sizes its fd_sets for any descriptor, but FD_SET() on one at or
+    // above FD_SETSIZE aborts the process in glibc's fortified builds (Debian's libevent is
+    // one); refuse it. The reactor names the caller's fd in the message.
+    if (select_ && fd >= FD_SETSIZE && events != IoEvents::kNone) {
+      throw std::system_error(
+          ERANGE, std::generic_category(),
+          absl::StrCat("weft: libevent: select cannot watch fd ", fd,
+                       ": descriptors must be below FD_SETSIZE (", FD_SETSIZE, ")"));
+    }
     FdEvents& entry = fds_[fd];
     try {
       update_fd_event(entry.reader, fd, EV_READ, any(events & IoEvents::kReadable),
@@ -167,9 +217,14 @@ class LibeventBackend final : public Backend {
   }
 
   void after_fork_in_child() override {
-    // Re-creates the backend's kernel state (epoll set, notification pipe) in the child and
-    // re-adds the events, so freeing them afterwards leaves the parent's set alone.
-    if (event_reinit(base_) != 0) throw_errno(EINVAL, "event_reinit failed after fork");
+    // Re-creates the backend's kernel state (epoll set, signal socketpair, notification fd) in
+    // the child and re-adds the events, so freeing them afterwards leaves the parent's set
+    // alone. event_reinit closes the old descriptors before making the new ones, so it needs
+    // no more room than the parent had. It takes the base's lock: if another thread of the
+    // parent was inside a libevent call on this base at the fork, that lock is held for good
+    // in the child and this hangs (no library can do better without the parent's help).
+    errno = 0;
+    if (event_reinit(base_) != 0) throw_errno(errno, "event_reinit failed after fork");
   }
 
   // No wait_fd(): libevent's own descriptor (epoll's, when there is one) is not exported, and
@@ -220,40 +275,60 @@ class LibeventBackend final : public Backend {
     static_cast<LibeventBackend*>(arg)->hooks_.fd_ready(fd, IoEvents::kWritable);
   }
 
+  // The longest timeout handed to libevent.
+  static constexpr std::chrono::hours kMaxTimeout{24};
+
   LoopHooks& hooks_;
   BasePtr owned_base_;  // null for an adopted base; declared first, so freed last
   event_base* const base_;
-  EventPtr turn_;   // zero-timeout timer: a requested turn or a wake-up
-  EventPtr timer_;  // weft's earliest deadline
+  const bool select_;  // the base uses the select method: fds must be below FD_SETSIZE
+  EventPtr turn_;      // zero-timeout timer: a requested turn or a wake-up
+  EventPtr timer_;     // weft's earliest deadline
   absl::flat_hash_map<int, FdEvents> fds_;
 };
 
 // The base configuration: `method` null for libevent's own choice, else only that method.
-ConfigPtr make_config(const char* method) {
+ConfigPtr make_config(const std::string& method) {
   ConfigPtr config(event_config_new());
   if (config == nullptr) throw std::bad_alloc();
   // Not EVENT_BASE_FLAG_PRECISE_TIMER: on epoll it costs a timerfd_settime() per loop iteration
   // (measured: half of a turn's cost), and weft needs no more than libevent's own clock. Native
   // timers may fire by up to a clock tick early; the reactor checks its own clock and re-arms.
-  if (method != nullptr) {
+  if (!method.empty()) {
     // The name asks for one method: the EVENT_NO<METHOD> variables must not override it.
     event_config_set_flag(config.get(), EVENT_BASE_FLAG_IGNORE_ENV);
-    for (const char** m = event_get_supported_methods(); *m != nullptr; ++m) {
-      if (std::strcmp(*m, method) != 0) event_config_avoid_method(config.get(), *m);
+    for (const std::string& m : supported_methods()) {
+      if (m != method) event_config_avoid_method(config.get(), m.c_str());
     }
   }
   return config;
 }
 
-BasePtr make_base(const char* method) {
+// Makes a base for `method` (empty: libevent's own choice). libevent cannot report that it ran
+// out of descriptors: it calls exit(1) (see NativeFdScope), so the descriptors it will open are
+// checked first and a shortage is a std::system_error (EMFILE). weft installs no
+// event_set_fatal_callback(): libevent exits anyway once the callback returns, and installing
+// one would replace the application's own (libevent has no getter to chain it).
+BasePtr make_base(const std::string& method) {
   ConfigPtr config = make_config(method);
-  BasePtr base(event_base_new_with_config(config.get()));
-  if (base == nullptr) {
-    throw std::runtime_error(absl::StrCat("weft: libevent: cannot make an event_base",
-                                          method != nullptr ? " with method " : "",
-                                          method != nullptr ? method : ""));
+  const std::string what =
+      absl::StrCat("cannot make an event_base", method.empty() ? "" : " with method ", method);
+  BasePtr base;
+  {
+    // select's own descriptors must be below FD_SETSIZE too: libevent puts its notification fd
+    // in the fd_set at once.
+    backends::detail::NativeFdScope scope(descriptors_needed(method),
+                                          absl::StrCat("weft: libevent: ", what),
+                                          method == "select" ? FD_SETSIZE : INT_MAX);
+    // Where select could not work, libevent's own choice must not fall back to it.
+    if (method.empty() && scope.highest_reserved() >= FD_SETSIZE) {
+      event_config_avoid_method(config.get(), "select");
+    }
+    errno = 0;
+    base.reset(event_base_new_with_config(config.get()));
   }
-  if (method != nullptr && std::strcmp(event_base_get_method(base.get()), method) != 0) {
+  if (base == nullptr) throw_errno(errno != 0 ? errno : ENOMEM, what);
+  if (!method.empty() && method != event_base_get_method(base.get())) {
     throw std::runtime_error(absl::StrCat("weft: libevent: asked for method ", method, ", got ",
                                           event_base_get_method(base.get())));
   }
@@ -262,29 +337,25 @@ BasePtr make_base(const char* method) {
 
 std::function<std::unique_ptr<Backend>(LoopHooks&)> factory_for(std::string method) {
   return [method = std::move(method)](LoopHooks& hooks) -> std::unique_ptr<Backend> {
-    BasePtr base = make_base(method.empty() ? nullptr : method.c_str());
+    BasePtr base = make_base(method);
     event_base* raw = base.get();
     return std::make_unique<LibeventBackend>(hooks, std::move(base), raw);
   };
 }
 
-// Registers "libevent" and one "libevent:<method>" per method libevent supports here.
+// Registers "libevent" and one "libevent:<method>" per method libevent supports here. Nothing
+// here opens a descriptor: a process started with a low descriptor limit must reach main().
+// libevent's own choice of method depends on the environment and on which methods initialise,
+// so the registry learns it from a probe base made on first need.
 struct Registrations {
   Registrations() {
-    const char** methods = event_get_supported_methods();
-    // libevent's default is decided when a base is made (the environment can change it).
-    std::string default_method = methods[0] != nullptr ? methods[0] : "unknown";
-    if (BasePtr probe(event_base_new_with_config(make_config(nullptr).get())); probe != nullptr) {
-      default_method = event_base_get_method(probe.get());
-    }
     register_backend(BackendInfo{
         .name = "libevent",
-        .mechanism = default_method,
         .preference = 20,
         .factory = factory_for(""),
+        .find_mechanism = [] { return std::string(event_base_get_method(make_base("").get())); },
     });
-    for (const char** m = methods; *m != nullptr; ++m) {
-      const std::string method = *m;
+    for (const std::string& method : supported_methods()) {
       // Variants such as "epoll (with changelist)" are flags on a method, not methods.
       if (method.find_first_of(" (") != std::string::npos) continue;
       register_backend(BackendInfo{

@@ -4,10 +4,15 @@
 //
 // Maps: turns and cross-thread wake-ups to one zero-timeout timer event (so a turn always runs
 // in the next iteration, after a poll that does not block), weft's timer heap to one timer
-// event, fd interest to one persistent read and/or write event per fd, and signals to a
-// process-wide sigaction fan-out that writes each signal to a pipe per watching reactor, read by
-// a normal read event (libevent itself hands a signal to one event_base only). See
-// docs/backends/libevent.md.
+// event, fd interest to one persistent read and/or write event per fd. Signals reach the
+// reactor through its own pipe (core/detail/signal_fan_out.h), watched like any fd; no
+// libevent signal event is used (libevent hands a signal to one event_base only).
+//
+// Limits: libevent calls exit(1) when it cannot open a descriptor while making a base, so the
+// backend checks that the descriptors it needs are free first and throws std::system_error
+// (EMFILE) if not; nothing is probed before main(). The select method refuses fds at or above
+// FD_SETSIZE (std::system_error, ERANGE) instead of letting glibc abort. In a forked child,
+// destroying an inherited reactor first calls event_reinit(). See docs/backends/libevent.md.
 //
 // Adoption: adopt(base) puts a reactor on an event_base the host application created, owns and
 // runs with its own event_base_dispatch()/event_base_loop(); weft's callbacks and tasks then run

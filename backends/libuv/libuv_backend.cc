@@ -1,13 +1,15 @@
 #include "backends/libuv/libuv_backend.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 
-#include <cmath>
+#include <atomic>
 #include <memory>
 #include <system_error>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "backends/detail/native_fd_scope.h"
 #include "core/backend.h"
 #include "core/backend_registry.h"
 #include "core/errors.h"
@@ -30,6 +32,28 @@ constexpr const char* kMechanism = "poll";
                           absl::StrCat("weft: libuv: ", what, ": ", uv_strerror(status)));
 }
 
+// Runs `call` (a libuv call that opens descriptors) where that is safe (NativeFdScope): libuv
+// asserts that every descriptor it closes is above 2, so with a standard stream closed its
+// descriptors must not take that number; and the first loop of a process makes libuv's
+// process-wide signal lock pipe, which abort()s when it cannot be made.
+// uv_loop_init's first call opens its epoll set, then the lock pipe: 3 descriptors get past
+// the point where libuv aborts; the rest of a loop's (its signal pipe and wake-up eventfd) fail
+// with an error code. Set once a loop was made: the lock pipe exists from then on.
+std::atomic<bool> lock_pipe_made{false};
+
+// Always under the scope's lock, even with nothing to reserve or hold: libuv closes its
+// descriptors with a raw close syscall that ThreadSanitizer does not see, so without an order
+// between the loops made on different threads, TSan takes a number's reuse by the next loop for
+// a race. A loop costs about 10 us to make; the lock adds nothing measurable.
+template <typename Call>
+int with_native_fds(const char* what, Call call) {
+  const bool first = !lock_pipe_made.load(std::memory_order_acquire);
+  backends::detail::NativeFdScope scope(first ? 3 : 0, absl::StrCat("weft: libuv: ", what));
+  const int r = call();
+  if (r == 0) lock_pipe_made.store(true, std::memory_order_release);
+  return r;
+}
+
 // libuv hands a handle's memory back only in its close callback.
 template <typename Handle>
 void close_and_delete(Handle* handle) {
@@ -42,46 +66,21 @@ class LibuvBackend final : public Backend {
   // Owns a fresh loop if `adopted` is null; otherwise runs on the host's loop.
   LibuvBackend(LoopHooks& hooks, uv_loop_t* adopted) : hooks_(hooks), owned_(adopted == nullptr) {
     if (owned_) {
-      if (int r = uv_loop_init(&loop_storage_); r != 0) throw_uv(r, "uv_loop_init");
+      init_loop();
       loop_ = &loop_storage_;
     } else {
       loop_ = adopted;
     }
-    idle_ = new uv_idle_t;
-    uv_idle_init(loop_, idle_);
-    idle_->data = this;
-    timer_ = new uv_timer_t;
-    uv_timer_init(loop_, timer_);
-    timer_->data = this;
-    async_ = new uv_async_t;
-    uv_async_init(loop_, async_,
-                  [](uv_async_t* a) { static_cast<LibuvBackend*>(a->data)->hooks_.run_turn(); });
-    async_->data = this;
-    // On a host's loop, an idle weft must not keep the host's uv_run() from returning.
-    if (!owned_) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
-  }
-
-  ~LibuvBackend() override {
-    close_and_delete(idle_);
-    close_and_delete(timer_);
-    close_and_delete(async_);
-    for (auto& [fd, poll] : polls_) close_and_delete(poll);
-    // A host's loop runs the close callbacks in its next iteration.
-    if (!owned_) return;
-    // Let the close callbacks run, then close; handles a user opened on native_loop() are
-    // closed too, so that uv_loop_close cannot fail with UV_EBUSY.
-    uv_run(loop_, UV_RUN_DEFAULT);
-    if (uv_loop_close(loop_) == UV_EBUSY) {
-      uv_walk(
-          loop_,
-          [](uv_handle_t* h, void*) {
-            if (!uv_is_closing(h)) uv_close(h, nullptr);
-          },
-          nullptr);
-      uv_run(loop_, UV_RUN_DEFAULT);
-      uv_loop_close(loop_);
+    // The destructor does not run for a constructor that throws: release what was made.
+    try {
+      init_handles();
+    } catch (...) {
+      close_all();
+      throw;
     }
   }
+
+  ~LibuvBackend() override { close_all(); }
 
   uv_loop_t* loop() const { return loop_; }
 
@@ -119,10 +118,14 @@ class LibuvBackend final : public Backend {
     // uv timers count whole milliseconds from the loop's cached clock
     // (CLOCK_MONOTONIC, like steady_clock). Aim at the deadline's millisecond
     // rounded up, relative to that cached clock, so libuv's own rounding can
-    // only make it late.
+    // only make it late. Saturating: a deadline before the clock's epoch is due
+    // now, and rounding up TimePoint::max() must not overflow (libuv itself
+    // clamps a timeout that would pass UINT64_MAX).
     const auto deadline_ns = deadline.time_since_epoch().count();
     const std::uint64_t deadline_ms =
-        deadline_ns <= 0 ? 0 : static_cast<std::uint64_t>((deadline_ns + 999'999) / 1'000'000);
+        deadline_ns <= 0 ? 0
+                         : static_cast<std::uint64_t>(deadline_ns / 1'000'000 +
+                                                      (deadline_ns % 1'000'000 != 0 ? 1 : 0));
     const std::uint64_t now_ms = uv_now(loop_);
     const std::uint64_t timeout = deadline_ms > now_ms ? deadline_ms - now_ms : 0;
     uv_timer_start(
@@ -183,11 +186,74 @@ class LibuvBackend final : public Backend {
 
   void after_fork_in_child() override {
     // Re-creates the epoll set (and libuv's internal pipes) in the child and re-adds the
-    // watched fds there, so closing handles afterwards leaves the parent's set alone.
-    if (int r = uv_loop_fork(loop_); r != 0) throw_uv(r, "uv_loop_fork");
+    // watched fds there, so closing handles afterwards leaves the parent's set alone. It
+    // closes the old descriptors before making new ones, so it needs no more room than the
+    // parent had; the new ones must still stay above 2.
+    if (int r = with_native_fds("uv_loop_fork", [&] { return uv_loop_fork(loop_); }); r != 0) {
+      throw_uv(r, "uv_loop_fork");
+    }
   }
 
  private:
+  void init_loop() {
+    const int r = with_native_fds("uv_loop_init", [&] { return uv_loop_init(&loop_storage_); });
+    if (r == 0) return;
+    // libuv 1.44 does not close its epoll set when a later step of uv_loop_init fails (its
+    // signal pipe or wake-up eventfd, e.g. at EMFILE): each failed attempt would leak it.
+    // (Later versions close it and reset backend_fd to -1.) The field is 0, from uv_loop_init's
+    // memset, if it failed before trying; libuv's own descriptors are above 2 (NativeFdScope).
+    if (loop_storage_.backend_fd > STDERR_FILENO) close(loop_storage_.backend_fd);
+    throw_uv(r, "uv_loop_init");
+  }
+
+  void init_handles() {
+    idle_ = new uv_idle_t;
+    uv_idle_init(loop_, idle_);
+    idle_->data = this;
+    timer_ = new uv_timer_t;
+    uv_timer_init(loop_, timer_);
+    timer_->data = this;
+    auto* async = new uv_async_t;
+    if (int r = uv_async_init(
+            loop_, async,
+            [](uv_async_t* a) { static_cast<LibuvBackend*>(a->data)->hooks_.run_turn(); });
+        r != 0) {
+      delete async;  // not initialised: libuv holds nothing of it
+      throw_uv(r, "uv_async_init");
+    }
+    async_ = async;
+    async_->data = this;
+    // On a host's loop, an idle weft must not keep the host's uv_run() from returning.
+    if (!owned_) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+  }
+
+  // Closes every handle made so far and, for an owned loop, the loop.
+  void close_all() {
+    if (idle_ != nullptr) close_and_delete(idle_);
+    if (timer_ != nullptr) close_and_delete(timer_);
+    if (async_ != nullptr) close_and_delete(async_);
+    for (auto& [fd, poll] : polls_) close_and_delete(poll);
+    polls_.clear();
+    idle_ = nullptr;
+    timer_ = nullptr;
+    async_ = nullptr;
+    // A host's loop runs the close callbacks in its next iteration.
+    if (!owned_) return;
+    // Let the close callbacks run, then close; handles a user opened on native_loop() are
+    // closed too, so that uv_loop_close cannot fail with UV_EBUSY.
+    uv_run(loop_, UV_RUN_DEFAULT);
+    if (uv_loop_close(loop_) == UV_EBUSY) {
+      uv_walk(
+          loop_,
+          [](uv_handle_t* h, void*) {
+            if (!uv_is_closing(h)) uv_close(h, nullptr);
+          },
+          nullptr);
+      uv_run(loop_, UV_RUN_DEFAULT);
+      uv_loop_close(loop_);
+    }
+  }
+
   LoopHooks& hooks_;
   const bool owned_;
   uv_loop_t loop_storage_{};

@@ -2,8 +2,13 @@
 //
 // Maps: turns to a uv_idle_t (so the loop polls without blocking while weft has
 // work), weft's timer heap to one uv_timer_t, call_from_thread/stop to a
-// uv_async_t, fd interest to one uv_poll_t per fd, signals to uv_signal_t
-// (libuv delivers a signal to every loop watching it). See docs/backends/libuv.md.
+// uv_async_t, fd interest to one uv_poll_t per fd. Signals reach the reactor
+// through its own pipe (core/detail/signal_fan_out.h), watched like any fd.
+// Making a loop never ends the process: no descriptor left is a
+// std::system_error (EMFILE), and the loop's descriptors stay above 2 even
+// with standard streams closed (libuv asserts on closing 0-2). In a forked
+// child, destroying an inherited reactor first calls uv_loop_fork(). See
+// docs/backends/libuv.md.
 //
 // Adoption: adopt(loop) puts a reactor on a uv_loop_t the host application owns and runs with
 // its own uv_run(); weft's callbacks and tasks then run inside it. An idle weft reactor does not

@@ -7,7 +7,7 @@ namespace weft::detail {
 
 bool Suspension::begin(std::coroutine_handle<> handle, TaskContext& context,
                        bool (*on_cancel)(Suspension&)) {
-  if (context.take_pending_cancel()) {
+  if (context.cancelled()) {
     cancelled_ = true;
     return false;
   }
@@ -27,16 +27,17 @@ void Suspension::abort_begin() {
 void Suspension::resume_now() {
   suspended_ = false;
   context_->clear_cancel_hook();
-  handle_.resume();
+  context_->resume(handle_);
 }
 
 void Suspension::cancel(void* self_ptr) {
   auto* self = static_cast<Suspension*>(self_ptr);
   self->cancelled_ = true;
   if (self->on_cancel_(*self)) {
+    NoContext root;  // the task's own context is installed when it resumes
     self->context_->reactor->call_soon([self] {
       self->suspended_ = false;
-      self->handle_.resume();
+      self->context_->resume(self->handle_);
     });
   }
 }

@@ -2,9 +2,12 @@
 //
 // While the task is suspended, the awaiter is its task's cancel hook. It resumes the task either
 // when its operation completes (resume_now(), called from the operation's callback) or, after a
-// cancellation, in the reactor's next turn with weft::Cancelled (resume_cancelled()), never
-// inside the cancel() call. A cancellation already pending when the task reaches the await is
-// delivered at once, without suspending.
+// cancellation, in the reactor's next turn with weft::Cancelled, never inside the cancel()
+// call. An await reached while the task's scope is cancelled (cancellation is level-triggered,
+// see core/detail/task_context.h) raises Cancelled at once, without suspending.
+//
+// Derived awaiters schedule their operation's callback under detail::NoContext: the task's
+// context variables are installed by resume_now(), so capturing them again would be waste.
 //
 // Threading: the task's loop thread only.
 #ifndef WEFT_CORE_DETAIL_SUSPENSION_H_

@@ -1,19 +1,25 @@
-// TaskContext: what every coroutine of one spawned task shares: the reactor it
-// runs on, the cancellation state, and its place in the reactor's list of live
-// tasks.
+// TaskContext: what every coroutine of one spawned task (or task-group child) shares: the
+// reactor it runs on, its place in the cancellation tree, its context variables, and its
+// place in the reactor's list of live tasks.
 //
-// Cancellation is delivered once, at the await where the task is suspended
-// (asyncio's and Twisted's rule, not trio's level-triggered one), so cleanup
-// code may itself co_await. An awaiter that can be cancelled registers a hook
-// while it is suspended; request_cancel() calls that hook, or, if the task is
-// running or not yet started, leaves the request pending for the next weft
-// await.
+// Cancellation is level-triggered (trio's rule; docs/architecture.md, "Cancellation"): every
+// cancel scope (core/cancel_scope.h) is a CancelNode in one tree that spans tasks (a task
+// group's children hang under the group's scope). A node is *effectively* cancelled when it,
+// or an ancestor reached without crossing a shield, was cancelled. While the task's innermost
+// open scope is effectively cancelled, every weft await raises weft::Cancelled at once, until
+// the scope is left; cleanup that must await runs in a shielded scope. A task suspended at an
+// await when its scope becomes effectively cancelled is woken through the cancel hook that its
+// awaiter registered (at most one hook at a time: the task is suspended at one await).
 //
 // Threading: loop thread only.
 #ifndef WEFT_CORE_DETAIL_TASK_CONTEXT_H_
 #define WEFT_CORE_DETAIL_TASK_CONTEXT_H_
 
 #include <coroutine>
+#include <utility>
+#include <vector>
+
+#include "core/detail/context_data.h"
 
 namespace weft {
 class Reactor;
@@ -21,36 +27,73 @@ class Reactor;
 
 namespace weft::detail {
 
+struct TaskContext;
+
+// One open cancel scope's place in the cancellation tree.
+struct CancelNode {
+  CancelNode* parent = nullptr;
+  CancelNode* first_child = nullptr;
+  CancelNode* prev_sibling = nullptr;
+  CancelNode* next_sibling = nullptr;
+  TaskContext* task = nullptr;  // whose awaits this scope covers
+  bool cancelled = false;       // cancel() was called on this very scope
+  bool effective = false;       // cancelled, or an ancestor is and no shield is between
+  bool shield = false;          // ancestors' cancellation stops here
+
+  // Links the node under `parent` (null: a tree of its own) for `task`'s awaits.
+  void attach(CancelNode* parent, TaskContext* task) noexcept;
+  // Unlinks it; its children (none, when scopes are left in order) are orphaned.
+  void detach() noexcept;
+  // Cancels this scope: marks it and every unshielded descendant effectively cancelled and
+  // wakes each task suspended in one of them. Idempotent. Tasks resumed as a consequence
+  // (a Deferred failing synchronously) run after the whole tree is marked.
+  void cancel();
+};
+
 struct TaskContext {
   using CancelHook = void (*)(void* awaiter);
 
-  Reactor* reactor = nullptr;
+  TaskContext() noexcept { root_scope.task = this; }
+  TaskContext(const TaskContext&) = delete;
+  TaskContext& operator=(const TaskContext&) = delete;
 
-  void request_cancel() {
+  Reactor* reactor = nullptr;
+  // The task's outermost scope (cancelled by cancelling the task) and its innermost open one.
+  CancelNode root_scope;
+  CancelNode* scope = &root_scope;
+  // The task's context variables (core/context.h); installed whenever the task resumes.
+  ContextRef vars;
+
+  // True while an await must raise Cancelled (level-triggered).
+  bool cancelled() const noexcept { return scope->effective; }
+  // Cancels the whole task (its root scope).
+  void request_cancel() { root_scope.cancel(); }
+
+  // An awaiter that can be cancelled registers a hook while the task is suspended in it.
+  void set_cancel_hook(CancelHook hook, void* awaiter) noexcept {
+    cancel_hook_ = hook;
+    cancel_arg_ = awaiter;
+  }
+  void clear_cancel_hook() noexcept { cancel_hook_ = nullptr; }
+  // Called by the tree when the innermost scope became effectively cancelled: runs the hook
+  // once (the awaiter then stops its operation and arranges the resumption).
+  void wake() {
     if (cancel_hook_ != nullptr) {
       CancelHook hook = cancel_hook_;
       cancel_hook_ = nullptr;
       hook(cancel_arg_);
-    } else {
-      cancel_pending_ = true;
     }
   }
-  // Called by an awaiter before suspending: true (and the request consumed) if
-  // a cancellation is pending, in which case the awaiter must not suspend and
-  // must throw Cancelled.
-  bool take_pending_cancel() {
-    const bool pending = cancel_pending_;
-    cancel_pending_ = false;
-    return pending;
-  }
-  void set_cancel_hook(CancelHook hook, void* awaiter) {
-    cancel_hook_ = hook;
-    cancel_arg_ = awaiter;
-  }
-  void clear_cancel_hook() { cancel_hook_ = nullptr; }
 
-  // The reactor's intrusive list of live (spawned, unfinished) tasks, and the
-  // root coroutine frame to destroy if the reactor is destroyed first.
+  // Resumes the task now with its context variables installed. Every resumption of a
+  // suspended task goes through here (or resume_bounded), never a bare handle.resume().
+  void resume(std::coroutine_handle<> handle) {
+    ContextSwitch use(vars);
+    handle.resume();
+  }
+
+  // The reactor's intrusive list of live (spawned, unfinished) tasks, and the root coroutine
+  // frame to destroy if the reactor is destroyed first.
   TaskContext* prev = nullptr;
   TaskContext* next = nullptr;
   std::coroutine_handle<> root;
@@ -58,7 +101,22 @@ struct TaskContext {
  private:
   CancelHook cancel_hook_ = nullptr;
   void* cancel_arg_ = nullptr;
-  bool cancel_pending_ = false;
+};
+
+// While one is alive on this thread, resume_bounded() (core/deferred.h) queues resumptions
+// instead of running them; the outermost one runs the queue when it ends. CancelNode::cancel
+// holds one so that no task runs (and reshapes the tree) while the tree is being marked.
+// Defined in core/deferred.cc.
+class ResumptionBatch {
+ public:
+  ResumptionBatch();
+  ~ResumptionBatch();
+  ResumptionBatch(const ResumptionBatch&) = delete;
+  ResumptionBatch& operator=(const ResumptionBatch&) = delete;
+
+ private:
+  std::vector<std::pair<TaskContext*, std::coroutine_handle<>>> queue_;
+  std::vector<std::pair<TaskContext*, std::coroutine_handle<>>>* previous_;
 };
 
 }  // namespace weft::detail

@@ -1,16 +1,23 @@
 // weft: the command-line front door.
 //
-//   weft backends                         backends compiled in, one a line,
-//   default marked weft runners                          runners registered,
-//   one a line, default marked weft demo [--backend NAME] [--runner NAME]
-//                                         the seed scenario (see --help)
+//   weft backends                  backends compiled in, one a line, default marked
+//   weft runners                   runners registered, one a line, default marked
+//   weft demo [--backend NAME] [--runner NAME]
+//                                  the seed scenario (see --help)
 //
 // Names fall back to $WEFT_BACKEND / $WEFT_RUNNER, then to the defaults. A bad
-// command, flag or name exits with status 2 and a message listing what is
-// valid.
+// command, flag or name (an empty one, or a bad $WEFT_BACKEND / $WEFT_RUNNER,
+// included) exits with status 2 and a message listing what is valid. Any other
+// failure, an output that cannot be written (closed, full) included, exits
+// with status 1 and a message on stderr.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <string>
@@ -70,8 +77,54 @@ int usage_error(const std::string& message) {
   return 2;
 }
 
+// Prints an error that escaped a command. weft's own messages already start with "weft: ".
+void print_error(const std::exception& e) {
+  const std::string_view what = e.what();
+  std::fprintf(stderr, "%s%.*s\n",
+               what.starts_with("weft: ") ? "" : "weft: ", static_cast<int>(what.size()),
+               what.data());
+}
+
+// Descriptors 0, 1 and 2 must stay taken: a library that opens a descriptor while one of them
+// is closed gets its number (libuv then aborts, and printf would write into an epoll or pipe
+// descriptor). Fills a closed one with /dev/null; returns which of them were closed.
+struct ClosedStdio {
+  bool in = false;
+  bool out = false;
+  bool err = false;
+};
+ClosedStdio plug_closed_stdio() {
+  ClosedStdio closed;
+  bool* flags[3] = {&closed.in, &closed.out, &closed.err};
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    *flags[fd] = true;
+    const int plug = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (plug >= 0 && plug != fd) {
+      dup2(plug, fd);
+      close(plug);
+    }
+  }
+  return closed;
+}
+
+// Flushes standard output; on a write error (a full disk, a closed pipe's EPIPE when SIGPIPE
+// is ignored, ...) says so on stderr and returns 1, else `status`.
+int finish_output(int status) {
+  errno = 0;
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    const int error = errno;
+    std::fprintf(stderr, "weft: error writing to standard output: %s\n",
+                 error != 0 ? std::strerror(error) : "write failed");
+    return status == 0 ? 1 : status;
+  }
+  return status;
+}
+
 int list_backends() {
-  const std::string fallback = weft::default_backend_name();
+  // The default is checked, not just printed: a bad $WEFT_BACKEND is an error (status 2, the
+  // valid names listed), not a listing with no default marked.
+  const std::string fallback = weft::find_backend().name;
   for (const weft::BackendInfo& info : weft::available_backends()) {
     std::printf("%s%s\n", info.label().c_str(), info.name == fallback ? "  [default]" : "");
   }
@@ -79,7 +132,7 @@ int list_backends() {
 }
 
 int list_runners() {
-  const std::string fallback = weft::default_runner_name();
+  const std::string fallback = weft::find_runner().name;
   for (const weft::RunnerInfo& info : weft::available_runners()) {
     std::printf("%-10s%-11s %s\n", info.name.c_str(), info.name == fallback ? "[default]" : "",
                 info.summary.c_str());
@@ -206,14 +259,17 @@ int demo(const std::vector<std::string_view>& args) {
       out = std::string(args[++i]);
       return true;
     };
+    // An empty name would silently mean the default: refuse it.
     if (arg == "--backend") {
-      if (!value(backend)) return usage_error("--backend needs a name");
+      if (!value(backend) || backend.empty()) return usage_error("--backend needs a name");
     } else if (arg.starts_with("--backend=")) {
       backend = std::string(arg.substr(10));
+      if (backend.empty()) return usage_error("--backend needs a name");
     } else if (arg == "--runner") {
-      if (!value(runner_name)) return usage_error("--runner needs a name");
+      if (!value(runner_name) || runner_name.empty()) return usage_error("--runner needs a name");
     } else if (arg.starts_with("--runner=")) {
       runner_name = std::string(arg.substr(9));
+      if (runner_name.empty()) return usage_error("--runner needs a name");
     } else if (arg == "-h" || arg == "--help") {
       std::printf("%s", kUsage);
       return 0;
@@ -230,9 +286,8 @@ int demo(const std::vector<std::string_view>& args) {
 #endif
   try {
     weft::RunnerOptions options{.backend = backend};
-    const std::string chosen = runner_name.empty() ? weft::default_runner_name() : runner_name;
-    for (const weft::RunnerInfo& info : weft::available_runners()) {
-      if (info.name != chosen || !info.needs_host) continue;
+    const weft::RunnerInfo chosen = weft::find_runner(runner_name);  // checks $WEFT_RUNNER too
+    if (chosen.needs_host) {
 #if WEFT_HAVE_GLIB
       host = std::make_unique<GlibHost>(backend);
       options.host = &host->reactor();
@@ -245,9 +300,9 @@ int demo(const std::vector<std::string_view>& args) {
       return 1;
 #endif
     }
-    runner = weft::make_runner(runner_name, options);
+    runner = weft::make_runner(chosen.name, options);
   } catch (const weft::UnknownNameError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
+    print_error(e);
     return 2;
   }
   std::printf("weft demo: backend %s, runner %s\n", runner->reactor().description().c_str(),
@@ -273,13 +328,7 @@ int demo(const std::vector<std::string_view>& args) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::vector<std::string_view> args(argv + 1, argv + argc);
-  if (args.empty()) return usage_error("no command given; valid: backends, runners, demo");
-  const std::string_view command = args.front();
-  args.erase(args.begin());
+int run_command(std::string_view command, const std::vector<std::string_view>& args) {
   try {
     if (command == "-h" || command == "--help" || command == "help") {
       std::printf("%s", kUsage);
@@ -291,12 +340,29 @@ int main(int argc, char** argv) {
     }
     if (command == "demo") return demo(args);
   } catch (const weft::UnknownNameError& e) {
-    std::fprintf(stderr, "%s\n", e.what());
+    print_error(e);
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "weft: %s\n", e.what());
+    print_error(e);
     return 1;
   }
   return usage_error(
       absl::StrFormat("unknown command '%s'; valid: backends, runners, demo", command));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const ClosedStdio closed = plug_closed_stdio();
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  if (args.empty()) return usage_error("no command given; valid: backends, runners, demo");
+  const std::string_view command = args.front();
+  args.erase(args.begin());
+  // Every command writes to standard output: with it closed, say so rather than run for
+  // nothing. (Its descriptor is /dev/null now, so the writes themselves would succeed.)
+  if (closed.out) {
+    std::fprintf(stderr, "weft: cannot write to standard output: %s\n", std::strerror(EBADF));
+    return 1;
+  }
+  return finish_output(run_command(command, args));
 }

@@ -3,8 +3,11 @@
 # Usage: weft_cli_test.sh PATH_TO_WEFT
 set -uo pipefail
 weft=$1
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+# Failures are counted in a file: checks made inside $(...) (expect_status) run in a subshell,
+# where a counter in a variable would be lost.
+failure_log=$(mktemp)
+trap 'rm -f "$failure_log"' EXIT
+fail() { echo "FAIL: $*" | tee -a "$failure_log" >&2; }
 expect_status() {  # expect_status CODE DESCRIPTION -- command...
   local want=$1 what=$2; shift 3
   local out status
@@ -62,5 +65,76 @@ expect_status 2 "--backend without a name" -- "$weft" demo --backend >/dev/null
 out=$(expect_status 0 "--help" -- "$weft" demo --help)
 grep -q "WEFT_BACKEND" <<<"$out" || fail "--help does not mention WEFT_BACKEND"
 
+# Empty names: an empty flag value is an error, never a silent "the default".
+for flag in "--backend" "--runner"; do
+  out=$(expect_status 2 "$flag ''" -- "$weft" demo "$flag" "")
+  grep -q -- "$flag needs a name" <<<"$out" || fail "$flag '': no clear message: $out"
+  out=$(expect_status 2 "$flag=" -- "$weft" demo "$flag=")
+  grep -q -- "$flag needs a name" <<<"$out" || fail "$flag=: no clear message: $out"
+done
+# A set but empty variable means unset (the default), as for most programs.
+[[ $(WEFT_BACKEND='' "$weft" backends | grep -c '\[default\]') == 1 ]] ||
+  fail "WEFT_BACKEND='': not exactly one default"
+
+# A bad $WEFT_BACKEND / $WEFT_RUNNER is an error for the listings too (not a listing with no
+# default marked): status 2, the variable named, the valid names listed.
+out=$(WEFT_BACKEND=junk expect_status 2 "WEFT_BACKEND=junk backends" -- "$weft" backends)
+grep -q "WEFT_BACKEND" <<<"$out" || fail "WEFT_BACKEND=junk backends: variable not named: $out"
+for backend in $backends; do grep -q -- "$backend" <<<"$out" || fail "WEFT_BACKEND=junk backends: '$backend' not listed: $out"; done
+out=$(WEFT_RUNNER=junk expect_status 2 "WEFT_RUNNER=junk runners" -- "$weft" runners)
+grep -q "WEFT_RUNNER" <<<"$out" || fail "WEFT_RUNNER=junk runners: variable not named: $out"
+for runner in $runners; do grep -q -- "$runner" <<<"$out" || fail "WEFT_RUNNER=junk runners: '$runner' not listed: $out"; done
+
+# Output that cannot be written is a failure (status 1, a message), never a silent success.
+for args in "backends" "runners" "demo --help" "demo"; do
+  # shellcheck disable=SC2086
+  err=$("$weft" $args 2>&1 >/dev/full); status=$?
+  [[ $status == 1 ]] || fail "weft $args >/dev/full: exit status $status, want 1: $err"
+  grep -q "^weft: error writing to standard output" <<<"$err" ||
+    fail "weft $args >/dev/full: no message: $err"
+done
+for args in "backends" "demo"; do
+  # shellcheck disable=SC2086
+  err=$("$weft" $args 2>&1 >&-); status=$?
+  [[ $status == 1 ]] || fail "weft $args >&-: exit status $status, want 1: $err"
+  grep -q "^weft: cannot write to standard output" <<<"$err" || fail "weft $args >&-: no message: $err"
+done
+# Closed stdin or stderr: nothing is read from stdin, and a closed stderr only loses messages;
+# the demo works (libuv aborts if its descriptors land on 0-2, so weft keeps them taken).
+for runner in $runners; do
+  out=$("$weft" demo --runner "$runner" 2>&1 <&-) ||
+    fail "demo --runner $runner <&-: exit status $?: $out"
+  grep -q "ticker stopped" <<<"$out" || fail "demo --runner $runner <&-: incomplete: $out"
+  out=$("$weft" demo --runner "$runner" 2>&-) ||
+    fail "demo --runner $runner 2>&-: exit status $?: $out"
+  grep -q "ticker stopped" <<<"$out" || fail "demo --runner $runner 2>&-: incomplete: $out"
+done
+out=$(expect_status 2 "unknown runner, stderr closed" -- "$weft" demo --runner no-such-runner 2>&-)
+
+# A failure at run time (here: too few descriptors left for the loop) is one message, status 1,
+# with its "weft: " prefix once. The smallest limit at which the program still loads varies
+# with the build and with the descriptors this script inherited, so try a few above those.
+tried=""
+# (The limit caps the numbers of new descriptors; bash's own high ones, like 255, do not count.)
+highest_fd=$(ls /proc/$$/fd | sort -n | awk '$1 < 100' | tail -n 1)
+for extra in 0 1 2 3 4 5 6 7 8 10 12; do
+  limit=$((highest_fd + 1 + extra))
+  # The redirections are made before the limit is set, so that the shell itself can make them.
+  out=$({ ulimit -n "$limit" && "$weft" demo --runner threaded; } 2>&1 >/dev/null); status=$?
+  # Too few for the program to load; libevent's own fatal error, which exits the process itself
+  # (event_errx); sanitizers starved of descriptors reporting errors of their own (UBSan probes
+  # memory through a pipe): none of these is what is tested here.
+  grep -q -e "^\[err\]" -e "runtime error:" -e "Sanitizer" -e "error while loading" <<<"$out" &&
+    continue
+  tried=$limit
+  [[ $status == 0 ]] && continue
+  [[ $status == 1 ]] || fail "demo with $limit descriptors: exit status $status, want 1: $out"
+  grep -q "^weft: " <<<"$out" || fail "demo with $limit descriptors: no message: $out"
+  grep -q "weft: weft:" <<<"$out" && fail "demo with $limit descriptors: doubled prefix: $out"
+  break
+done
+[[ -n $tried ]] || echo "skipped: no descriptor limit made a run-time failure"
+
+failures=$(wc -l <"$failure_log")
 ((failures == 0)) && echo "all weft CLI checks passed"
 exit $((failures > 0))

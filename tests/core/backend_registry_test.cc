@@ -1,9 +1,14 @@
 // The backend registry: names, the default, errors, and a backend registered at run time.
 #include "core/backend_registry.h"
 
+#include <atomic>
+#include <cerrno>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
 
 #include "core/errors.h"
 #include "gmock/gmock.h"
@@ -94,6 +99,74 @@ TEST(BackendRegistry, ABackendRegisteredAtRunTimeIsListedAndUsable) {
                UsageError)
       << "names are unique";
   EXPECT_THROW(register_backend(BackendInfo{.name = "no-factory"}), UsageError);
+}
+
+TEST(BackendRegistry, FindMechanismIsAskedOnFirstNeedOnlyAndItsAnswerKept) {
+  // Registration runs before main(): a probe there could fail, or end the process, before the
+  // program can handle it.
+  const BackendInfo lender = available_backends().front();
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  register_backend(BackendInfo{.name = "probed-" + lender.name,
+                               .preference = 1001,
+                               .factory = lender.factory,
+                               .find_mechanism = [calls] {
+                                 ++*calls;
+                                 return std::string("found");
+                               }});
+  EXPECT_EQ(calls->load(), 0) << "asked at registration";
+  std::unique_ptr<Reactor> reactor = make_reactor("probed-" + lender.name);
+  EXPECT_EQ(calls->load(), 0) << "asked to make a reactor";
+  EXPECT_EQ(find_backend("probed-" + lender.name).mechanism, "found");
+  for (const BackendInfo& info : available_backends()) {
+    if (info.name == "probed-" + lender.name) {
+      EXPECT_EQ(info.label(), info.name + " (found)");
+    }
+  }
+  EXPECT_EQ(calls->load(), 1) << "asked again once answered";
+}
+
+TEST(BackendRegistry, AFailingFindMechanismLeavesTheEntryListedAndIsAskedAgain) {
+  const BackendInfo lender = available_backends().front();
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  register_backend(BackendInfo{.name = "unprobed-" + lender.name,
+                               .preference = 1002,
+                               .factory = lender.factory,
+                               .find_mechanism = [calls]() -> std::string {
+                                 if (++*calls == 1) {
+                                   throw std::system_error(EMFILE, std::generic_category());
+                                 }
+                                 return "late";
+                               }});
+  EXPECT_EQ(find_backend("unprobed-" + lender.name).mechanism, "");
+  EXPECT_EQ(find_backend("unprobed-" + lender.name).mechanism, "late");
+  EXPECT_EQ(calls->load(), 2);
+}
+
+TEST(BackendRegistry, ConcurrentFirstLookupsAskFindMechanismOnce) {
+  const BackendInfo lender = available_backends().front();
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  register_backend(BackendInfo{.name = "raced-" + lender.name,
+                               .preference = 1003,
+                               .factory = lender.factory,
+                               .find_mechanism = [calls] {
+                                 ++*calls;
+                                 return std::string("raced");
+                               }});
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      for (int j = 0; j < 50; ++j) EXPECT_FALSE(available_backends().empty());
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(calls->load(), 1);
+}
+
+TEST(BackendRegistry, EveryRegisteredBackendListsItsMechanism) {
+  for (const BackendInfo& info : available_backends()) {
+    if (info.name.rfind("unprobed-", 0) == 0) continue;  // fails on purpose above
+    EXPECT_FALSE(info.mechanism.empty()) << info.name;
+  }
 }
 
 TEST(BackendRegistry, LabelsNameTheMechanismUnderneath) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cancel_scope.h"
 #include "core/deferred.h"
 #include "core/errors.h"
 #include "core/fd_wait.h"
@@ -148,24 +149,49 @@ TEST_P(TaskConformance, TaskCancelledBeforeItStartsNeverRunsItsBody) {
   EXPECT_THROW(result.check(), Cancelled);
 }
 
-TEST_P(TaskConformance, CancellationIsDeliveredOnceAndCleanupMayAwait) {
-  // Pinned choice (asyncio, Twisted): after catching Cancelled, later awaits
-  // work normally.
+TEST_P(TaskConformance, CancellationRepeatsAtEveryAwaitUntilTheTaskEnds) {
+  // Pinned choice (trio): cancellation is level-triggered. Catching Cancelled does not
+  // uncancel the task; the next await raises again, without suspending.
   auto stubborn = []() -> Task<std::string> {
-    bool cancelled = false;
-    try {
-      co_await sleep(1h);
-    } catch (const Cancelled&) {
-      cancelled = true;
+    std::string log;
+    for (int i = 0; i < 3; ++i) {
+      try {
+        co_await sleep(1h);
+        log += "slept;";
+      } catch (const Cancelled&) {
+        log += "cancelled;";
+      }
     }
-    if (!cancelled) co_return "not cancelled";
-    co_await sleep(2ms);  // asynchronous cleanup: not cancelled again
-    co_return "cleaned up after cancel";
+    co_return log;
   };
   Deferred<std::string> result = spawn(reactor(), stubborn());
   reactor().call_later(2ms, [&] { result.cancel(); });
   ASSERT_TRUE(run_until([&] { return result.called(); }));
-  EXPECT_EQ(result.value(), "cleaned up after cancel");
+  EXPECT_EQ(result.value(), "cancelled;cancelled;cancelled;");
+}
+
+TEST_P(TaskConformance, CleanupThatAwaitsAfterCancellationRunsInAShield) {
+  auto task = []() -> Task<std::string> {
+    try {
+      co_await sleep(1h);
+    } catch (const Cancelled&) {
+    }
+    auto cleanup = []() -> Task<std::string> {
+      co_await sleep(2ms);  // asynchronous cleanup: not cancelled inside the shield
+      co_return "cleaned up after cancel";
+    };
+    std::string done = co_await shield(cleanup());
+    try {
+      co_await sleep(0ms);  // outside the shield the task is still cancelled
+    } catch (const Cancelled&) {
+      done += ", then cancelled again";
+    }
+    co_return done;
+  };
+  Deferred<std::string> result = spawn(reactor(), task());
+  reactor().call_later(2ms, [&] { result.cancel(); });
+  ASSERT_TRUE(run_until([&] { return result.called(); }));
+  EXPECT_EQ(result.value(), "cleaned up after cancel, then cancelled again");
 }
 
 TEST_P(TaskConformance, CancelWhileRunningIsDeliveredAtTheNextAwait) {

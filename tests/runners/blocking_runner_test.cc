@@ -2,7 +2,11 @@
 // between them.
 #include "runners/blocking_runner.h"
 
+#include <atomic>
+#include <memory>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/backend_registry.h"
@@ -11,6 +15,8 @@
 #include "core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/runners/cpu_time.h"
+#include "tests/runners/failing_backend.h"
 #include "tests/testing/backends.h"
 
 namespace weft {
@@ -72,6 +78,144 @@ TEST_P(BlockingRunnerTest, SubmittedTaskRunsDuringALaterCall) {
   runner_.run([]() -> Task<void> { co_await sleep(1ms); }());
   EXPECT_TRUE(ran);
   EXPECT_TRUE(result.ready());
+}
+
+// ---- A stop() of the runner's reactor during a call ----
+
+Task<int> answer() { co_return 42; }
+Task<void> nap(Duration d) { co_await sleep(d); }
+
+// Sleeps for an hour unless cancelled; records that its cleanup ran.
+Task<int> sleep_for_an_hour(std::shared_ptr<bool> cleaned_up) {
+  try {
+    co_await sleep(1h);
+  } catch (const Cancelled&) {
+    *cleaned_up = true;
+    throw;
+  }
+  co_return 0;
+}
+
+// After a stop, the runner must serve calls normally: no LoopStopped left over, and no
+// spinning (a 200 ms sleep must cost far less than 200 ms of CPU).
+void expect_runner_works_normally(BlockingRunner& runner) {
+  EXPECT_EQ(runner.run(answer()), 42) << "a stop() was left pending for the next call";
+  const auto cpu = testing::cpu_time_of([&] { runner.run(nap(200ms)); });
+  EXPECT_LT(cpu, 100ms) << "the loop spun instead of sleeping";
+}
+
+TEST_P(BlockingRunnerTest, StopFromInsideTheTaskEndsRunWithLoopStoppedAfterTheCleanup) {
+  auto cleaned_up = std::make_shared<bool>(false);
+  auto stops_then_sleeps = [](std::shared_ptr<bool> cleaned_up) -> Task<int> {
+    Reactor::current()->stop();
+    co_return co_await sleep_for_an_hour(std::move(cleaned_up));
+  };
+  EXPECT_THROW(runner_.run(stops_then_sleeps(cleaned_up)), LoopStopped);
+  EXPECT_TRUE(*cleaned_up) << "run() cancelled the task and ran its cleanup before throwing";
+  EXPECT_EQ(runner_.reactor().counts().tasks, 0u);
+  expect_runner_works_normally(runner_);
+}
+
+TEST_P(BlockingRunnerTest, StopFromACallbackEndsRunWithLoopStopped) {
+  auto cleaned_up = std::make_shared<bool>(false);
+  auto schedules_a_stop = [](std::shared_ptr<bool> cleaned_up) -> Task<int> {
+    Reactor* reactor = Reactor::current();
+    reactor->call_later(5ms, [reactor] { reactor->stop(); });
+    co_return co_await sleep_for_an_hour(std::move(cleaned_up));
+  };
+  EXPECT_THROW(runner_.run(schedules_a_stop(cleaned_up)), LoopStopped);
+  EXPECT_TRUE(*cleaned_up);
+  expect_runner_works_normally(runner_);
+}
+
+TEST_P(BlockingRunnerTest, StopFromAnotherThreadEndsRunWithLoopStopped) {
+  auto cleaned_up = std::make_shared<bool>(false);
+  std::thread other([this] {
+    std::this_thread::sleep_for(20ms);
+    runner_.reactor().stop();
+  });
+  EXPECT_THROW(runner_.run(sleep_for_an_hour(cleaned_up)), LoopStopped);
+  other.join();
+  EXPECT_TRUE(*cleaned_up);
+  expect_runner_works_normally(runner_);
+}
+
+TEST_P(BlockingRunnerTest, StopBeforeTheCallEndsItAtOnceLikeReactorRun) {
+  runner_.reactor().stop();
+  bool started = false;
+  auto marks = [](bool& started) -> Task<int> {
+    started = true;
+    co_return 1;
+  };
+  EventualResult<int> result = runner_.submit(marks(started));
+  EXPECT_THROW(result.wait(), LoopStopped);
+  EXPECT_FALSE(started) << "the stop ended the wait before the loop ran anything";
+  EXPECT_EQ(result.wait(), 1) << "the stop was consumed; the work went on at the next call";
+  runner_.reactor().stop();
+  EXPECT_THROW(runner_.run(answer()), LoopStopped);
+  expect_runner_works_normally(runner_);
+}
+
+TEST_P(BlockingRunnerTest, StopDuringAWaitEndsItAndTheWorkGoesOn) {
+  auto slow = []() -> Task<int> {
+    co_await sleep(30ms);
+    co_return 7;
+  };
+  EventualResult<int> result = runner_.submit(slow());
+  std::thread other([this] {
+    std::this_thread::sleep_for(5ms);
+    runner_.reactor().stop();
+  });
+  EXPECT_THROW(result.wait(), LoopStopped);
+  other.join();
+  EXPECT_FALSE(result.ready()) << "a stop does not cancel what wait() waits for";
+  EXPECT_EQ(result.wait(10s), 7);
+  expect_runner_works_normally(runner_);
+}
+
+TEST_P(BlockingRunnerTest, StopInTheTurnTheTaskFinishesIsConsumedAndTheValueReturned) {
+  auto stops_and_returns = []() -> Task<int> {
+    Reactor::current()->stop();
+    co_return 5;
+  };
+  EXPECT_EQ(runner_.run(stops_and_returns()), 5);
+  expect_runner_works_normally(runner_);
+}
+
+TEST_P(BlockingRunnerTest, StopsInEveryCallNeverMakeTheLoopSpin) {
+  // The defect this guards against: each stop() left pending made run_once() poll without
+  // blocking, so every later call burned a core for as long as it waited.
+  for (int i = 0; i < 3; ++i) {
+    auto stops_then_sleeps = []() -> Task<int> {
+      Reactor::current()->stop();
+      co_await sleep(1h);
+      co_return 0;
+    };
+    EXPECT_THROW(runner_.run(stops_then_sleeps()), LoopStopped);
+  }
+  expect_runner_works_normally(runner_);
+}
+
+// ---- A failed native step ----
+
+TEST_P(BlockingRunnerTest, FailedNativeStepPropagatesAndLeavesTheRunnerUsable) {
+  auto failures = std::make_shared<testing::Failures>();
+  BlockingRunner runner(testing::make_failing_reactor(GetParam(), failures));
+  auto slow = []() -> Task<int> {
+    co_await sleep(5ms);
+    co_return 3;
+  };
+  failures->left = 1;
+  EXPECT_THROW(runner.run(slow(), 10s), std::runtime_error);
+  EXPECT_EQ(failures->thrown.load(), 1);
+  // The failed call left nothing of its own behind (its deadline alarm is gone); the task it
+  // started is still in the loop and finishes during the next call.
+  EXPECT_EQ(runner.run(slow(), 10s), 3);
+  runner.run(nap(10ms));
+  const Reactor::Counts counts = runner.reactor().counts();
+  EXPECT_EQ(counts.tasks, 0u);
+  EXPECT_EQ(counts.timers, 0u);
+  expect_runner_works_normally(runner);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, BlockingRunnerTest,

@@ -22,6 +22,9 @@
 #include "core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "runners/host_runner.h"
+#include "tests/runners/failing_backend.h"
+#include "tests/runners/fork_child.h"
 #include "tests/testing/backends.h"
 #include "tests/testing/host_loop.h"
 
@@ -162,6 +165,159 @@ TEST_P(GuestReactorTest, StepNeverBlocksEvenWithNothingToDo) {
   guest_.reactor().call_later(1h, [&] { ran = true; });
   for (int i = 0; i < 100; ++i) guest_.step();
   EXPECT_FALSE(ran);
+}
+
+// ---- Time at its extremes ----
+
+TEST_P(GuestReactorTest, TimeoutIsZeroForADeadlineAtTheBeginningOfTime) {
+  host_until([&] { return guest_.timeout() == std::nullopt; });  // settle
+  for (TimePoint when : {TimePoint::min(), TimePoint::min() + 1ns, TimePoint{}}) {
+    bool fired = false;
+    guest_.reactor().call_at(when, [&] { fired = true; });
+    ASSERT_TRUE(guest_.timeout().has_value());
+    EXPECT_EQ(*guest_.timeout(), Duration::zero()) << "not wrapped around to the far future";
+    EXPECT_TRUE(host_until([&] { return fired; }, /*honor_timeout=*/!helper_mode()));
+  }
+  for (Duration delay : {Duration::min(), Duration(-1s), Duration::zero()}) {
+    bool fired = false;
+    guest_.reactor().call_later(delay, [&] { fired = true; });
+    ASSERT_TRUE(guest_.timeout().has_value());
+    EXPECT_EQ(*guest_.timeout(), Duration::zero());
+    EXPECT_TRUE(host_until([&] { return fired; }, /*honor_timeout=*/!helper_mode()));
+  }
+}
+
+TEST_P(GuestReactorTest, TimeoutIsNeverNegativeOrWrappedForADeadlineAtTheEndOfTime) {
+  host_until([&] { return guest_.timeout() == std::nullopt; });
+  bool fired = false;
+  std::vector<TimerHandle> timers;
+  timers.push_back(guest_.reactor().call_at(TimePoint::max(), [&] { fired = true; }));
+  timers.push_back(guest_.reactor().call_at(TimePoint::max() - 1ns, [&] { fired = true; }));
+  timers.push_back(guest_.reactor().call_later(Duration::max(), [&] { fired = true; }));
+  for (int i = 0; i < 5; ++i) {
+    if (auto timeout = guest_.timeout()) {
+      EXPECT_GE(*timeout, Duration::zero());
+      if (*timeout > Duration::zero()) {
+        EXPECT_GT(*timeout, 1min) << "a far deadline is far, not due";
+      }
+    }
+    guest_.step();
+  }
+  EXPECT_FALSE(fired);
+  for (TimerHandle& timer : timers) timer.cancel();
+}
+
+// ---- A failed native step ----
+
+TEST_P(GuestReactorTest, AFailedStepLeavesCrossThreadWakeUpsReachingTheHost) {
+  auto failures = std::make_shared<testing::Failures>();
+  GuestReactor guest(testing::failing_backend(std::get<0>(GetParam()), failures),
+                     std::get<1>(GetParam()));
+  auto host_iteration = [&](int max_ms) {
+    int timeout_ms = max_ms;
+    if (auto timeout = guest.timeout()) {
+      timeout_ms = static_cast<int>(std::min<std::int64_t>(
+          std::chrono::ceil<std::chrono::milliseconds>(*timeout).count(), max_ms));
+    }
+    pollfd fd{.fd = guest.fd(), .events = POLLIN, .revents = 0};
+    poll(&fd, 1, timeout_ms);
+    guest.step();
+  };
+  for (int i = 0; i < 5; ++i) host_iteration(10);
+  // A cross-thread call makes the host's fd readable (in helper mode the helper, having told
+  // the host, now waits to be re-armed by a step). That step fails in the native loop.
+  std::atomic<int> ran{0};
+  guest.reactor().call_from_thread([&] { ++ran; });
+  pollfd fd{.fd = guest.fd(), .events = POLLIN, .revents = 0};
+  EXPECT_EQ(poll(&fd, 1, 5000), 1);
+  failures->left = 1;
+  EXPECT_THROW(guest.step(), std::runtime_error);
+  // The host is asked to step again at once.
+  EXPECT_EQ(guest.timeout(), std::optional<Duration>(Duration::zero()));
+  // From here the host sleeps on the fd alone, honouring only a zero timeout: each wait must
+  // end because weft made the fd readable, never by the host's own 5 s limit.
+  int host_timeouts = 0;
+  auto host_until_on_fd = [&](const std::function<bool()>& done) {
+    for (int i = 0; i < 1000 && !done() && host_timeouts == 0; ++i) {
+      if (guest.timeout() != Duration::zero() && poll(&fd, 1, 5000) == 0) ++host_timeouts;
+      guest.step();
+    }
+    return done();
+  };
+  EXPECT_TRUE(host_until_on_fd([&] { return ran == 1; }));
+  EXPECT_EQ(host_timeouts, 0) << "the work left by the failed step waited for the host's limit";
+  // A later cross-thread call still wakes the host.
+  std::thread other([&] {
+    std::this_thread::sleep_for(20ms);
+    guest.reactor().call_from_thread([&] { ++ran; });
+  });
+  EXPECT_TRUE(host_until_on_fd([&] { return ran == 2; }));
+  other.join();
+  EXPECT_EQ(host_timeouts, 0) << "the cross-thread call never woke the host";
+  // And a timer added by host code after the failure still cuts the host's wait short (in
+  // fd mode the host must honour timeout(); a helper thread watches the deadline itself).
+  bool fired = false;
+  guest.reactor().call_later(10ms, [&] { fired = true; });
+  const TimePoint give_up = Clock::now() + 10s;
+  while (!fired && Clock::now() < give_up) {
+    if (guest.uses_helper_thread()) {
+      if (guest.timeout() != Duration::zero() && poll(&fd, 1, 5000) == 0) ++host_timeouts;
+    } else {
+      poll(&fd, 1, 10);
+    }
+    guest.step();
+  }
+  EXPECT_TRUE(fired);
+  EXPECT_EQ(host_timeouts, 0) << "the timer did not wake the host";
+  EXPECT_EQ(failures->thrown.load(), 1);
+}
+
+// ---- fork ----
+
+Task<int> sleep_an_hour() {
+  co_await sleep(1h);
+  co_return 0;
+}
+
+TEST_P(GuestReactorTest, InAForkedChildTheGuestRefusesToStepAndIsDestroyedWithoutHanging) {
+  // The host's thread (this one) forks while another thread waits on a result of the host
+  // runner, and while the helper thread (in helper mode) waits for its next wait.
+  auto runner = std::make_unique<HostRunner>(guest_.reactor(), host_thread_);
+  auto result = std::make_unique<EventualResult<int>>(runner->submit(sleep_an_hour()));
+  EXPECT_TRUE(host_until([&] { return guest_.reactor().counts().tasks == 1; }));
+  std::atomic<bool> waiting{false};
+  std::thread waiter([&] {
+    waiting = true;
+    // By reference: the child drops the only copy left, the one this thread waits on.
+    EXPECT_THROW(result->wait(), Cancelled);
+  });
+  while (!waiting) std::this_thread::yield();
+  std::this_thread::sleep_for(20ms);
+
+  testing::expect_child_succeeds([&] {
+    testing::ChildChecks checks;
+    checks.expect_fork_usage_error([&] { guest_.step(); }, "step()");
+    checks.expect_fork_usage_error([&] { (void)guest_.timeout(); }, "timeout()");
+    checks.expect_fork_usage_error([&] { runner->submit(sleep_an_hour()); }, "submit()");
+    checks.expect_fork_usage_error([&] { result->wait(); }, "wait()");
+    // Destroying all of it returns: the runner; the guest, whose reactor destroys the task
+    // and with it the task's hold on the result; then the last copy of the result, on whose
+    // condition variable the parent's thread was waiting at the fork. (The child exits
+    // without unwinding, so the fixture's guest is destroyed by hand.)
+    runner.reset();
+    guest_.~GuestReactor();
+    result.reset();
+    return checks.status();
+  });
+
+  // The parent's guest, runner and result are untouched.
+  result->cancel();
+  EXPECT_TRUE(host_until([&] { return result->ready(); }));
+  waiter.join();
+  bool fired = false;
+  guest_.reactor().call_later(5ms, [&] { fired = true; });
+  EXPECT_TRUE(host_until([&] { return fired; }));
+  runner.reset();
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, GuestReactorTest, testing::guest_params(),

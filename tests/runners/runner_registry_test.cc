@@ -37,6 +37,21 @@ TEST(RunnerRegistry, UnknownNameFailsListingEveryRegisteredRunner) {
   }
 }
 
+TEST(RunnerRegistry, FindRunnerChecksTheNameFromWeftRunner) {
+  EXPECT_EQ(find_runner("threaded").name, "threaded");
+  setenv("WEFT_RUNNER", "no-such-runner", 1);
+  try {
+    find_runner();
+    ADD_FAILURE() << "no exception";
+  } catch (const UnknownNameError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("WEFT_RUNNER"));
+    EXPECT_THAT(e.what(), HasSubstr("no-such-runner"));
+    for (const RunnerInfo& info : available_runners()) EXPECT_THAT(e.what(), HasSubstr(info.name));
+  }
+  unsetenv("WEFT_RUNNER");
+  EXPECT_EQ(find_runner().name, default_runner_name());
+}
+
 TEST(RunnerRegistry, HostRunnerWithoutAHostIsAClearError) {
   try {
     make_runner("host");

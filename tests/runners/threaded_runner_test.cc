@@ -14,6 +14,7 @@
 #include "core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/runners/failing_backend.h"
 #include "tests/testing/backends.h"
 
 namespace weft {
@@ -158,6 +159,35 @@ TEST_P(ThreadedRunnerTest, ShutdownFailsPendingWorkAndWakesEveryWaiter) {
 TEST_P(ThreadedRunnerTest, AStopOfTheReactorDoesNotStopTheRunner) {
   runner_->reactor().stop();
   EXPECT_EQ(runner_->run(add_later(2, 2, 1ms), 10s), 4);
+}
+
+TEST_P(ThreadedRunnerTest, AStopFromInsideATaskDoesNotEndTheRun) {
+  auto stops = []() -> Task<int> {
+    Reactor::current()->stop();
+    co_await sleep(5ms);
+    co_return 9;
+  };
+  EXPECT_EQ(runner_->run(stops(), 10s), 9);
+  EXPECT_EQ(runner_->run(add_later(2, 2, 1ms), 10s), 4);
+}
+
+TEST_P(ThreadedRunnerTest, AFailedNativeStepIsReportedAndTheLoopGoesOn) {
+  // An exception out of the native loop must not escape the loop thread (which would end the
+  // process): it goes to the reactor's error handler, and the runner keeps serving.
+  auto failures = std::make_shared<testing::Failures>();
+  ThreadedRunner runner(testing::failing_backend(GetParam(), failures));
+  ::testing::internal::CaptureStderr();
+  failures->left = 2;
+  runner.reactor().call_from_thread([] {});  // a wake-up, so that the loop steps again
+  EXPECT_EQ(runner.run(add_later(1, 2, 1ms), 10s), 3);
+  for (int i = 0; i < 5000 && failures->thrown < 2; ++i) {
+    EXPECT_EQ(runner.run(add_later(1, 1, 0ms), 10s), 2);
+  }
+  EXPECT_EQ(failures->thrown.load(), 2);
+  EXPECT_EQ(runner.run(add_later(2, 3, 1ms), 10s), 5);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(err, ::testing::HasSubstr("injected backend failure"));
+  EXPECT_THAT(err, ::testing::HasSubstr("threaded runner's loop"));
 }
 
 TEST_P(ThreadedRunnerTest, UnknownBackendFailsInTheConstructorListingTheNames) {

@@ -1,0 +1,175 @@
+#include "examples/cli/get_command.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <climits>
+#include <condition_variable>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <thread>
+
+#include "core/errors.h"
+#include "examples/http/http_client.h"
+#include "runners/guest_reactor.h"
+#include "runners/runner.h"
+#include "runners/runner_registry.h"
+
+namespace weft::cli {
+namespace {
+
+constexpr const char* kGetUsage =
+    "usage: weft get URL [--backend NAME] [--runner NAME]\n"
+    "  fetches an http:// URL (no TLS) and writes the body to standard output\n";
+
+int usage(const std::string& message) {
+  std::fprintf(stderr, "weft: %s\n%s", message.c_str(), kGetUsage);
+  return 2;
+}
+
+// The host application for `--runner host`: a poll() loop on its own thread, weft its guest.
+class PollHost {
+ public:
+  explicit PollHost(const std::string& backend) : stop_fd_(eventfd(0, EFD_CLOEXEC)) {
+    thread_ = std::thread([this, backend] {
+      std::optional<GuestReactor> guest;
+      std::exception_ptr error;
+      try {
+        guest.emplace(backend);
+      } catch (...) {
+        error = std::current_exception();
+      }
+      {
+        std::lock_guard lock(mu_);
+        guest_ = guest ? &*guest : nullptr;
+        error_ = error;
+        ready_ = true;
+        cv_.notify_one();
+      }
+      if (!guest) return;
+      for (;;) {
+        pollfd fds[2] = {{.fd = guest->fd(), .events = POLLIN, .revents = 0},
+                         {.fd = stop_fd_, .events = POLLIN, .revents = 0}};
+        int timeout_ms = -1;
+        if (auto timeout = guest->timeout()) {
+          timeout_ms = static_cast<int>(std::min<std::int64_t>(
+              std::chrono::ceil<std::chrono::milliseconds>(*timeout).count(), INT_MAX));
+        }
+        poll(fds, 2, timeout_ms);
+        if (fds[1].revents != 0) break;
+        guest->step();
+      }
+    });
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return ready_; });
+    if (error_) {
+      lock.unlock();
+      stop();
+      std::rethrow_exception(error_);
+    }
+  }
+  ~PollHost() { stop(); }
+  Reactor& reactor() { return guest_->reactor(); }
+  std::thread::id thread_id() const { return thread_.get_id(); }
+
+ private:
+  void stop() {
+    if (!thread_.joinable()) return;
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(stop_fd_, &one, sizeof one);
+    thread_.join();
+    close(stop_fd_);
+  }
+
+  const int stop_fd_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool ready_ = false;
+  GuestReactor* guest_ = nullptr;
+  std::exception_ptr error_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+int run_get_command(const std::vector<std::string_view>& args) {
+  std::string url_text, backend, runner_name;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    auto value = [&](std::string& out, std::string_view flag) {
+      if (arg.size() > flag.size() && arg.starts_with(flag) && arg[flag.size()] == '=') {
+        out = std::string(arg.substr(flag.size() + 1));
+      } else if (i + 1 < args.size()) {
+        out = std::string(args[++i]);
+      }
+      return !out.empty();
+    };
+    if (arg == "-h" || arg == "--help") {
+      std::printf("%s", kGetUsage);
+      return 0;
+    } else if (arg.starts_with("--backend")) {
+      if (!value(backend, "--backend")) return usage("--backend needs a name");
+    } else if (arg.starts_with("--runner")) {
+      if (!value(runner_name, "--runner")) return usage("--runner needs a name");
+    } else if (arg.starts_with("-")) {
+      return usage("unknown option '" + std::string(arg) +
+                   "' for get; valid: --backend NAME, --runner NAME, --help");
+    } else if (url_text.empty()) {
+      url_text = std::string(arg);
+    } else {
+      return usage("get takes one URL");
+    }
+  }
+  if (url_text.empty()) return usage("get needs a URL");
+  const std::optional<http::Url> url = http::Url::parse(url_text);
+  if (!url) {
+    return usage("bad URL '" + url_text + "': expected http://HOST[:PORT][/PATH] (no https)");
+  }
+  std::unique_ptr<PollHost> host;
+  std::unique_ptr<Runner> runner;
+  try {
+    RunnerOptions options{.backend = backend};
+    const RunnerInfo chosen = find_runner(runner_name);
+    if (chosen.needs_host) {
+      host = std::make_unique<PollHost>(backend);
+      options.host = &host->reactor();
+      options.host_thread = host->thread_id();
+    }
+    runner = make_runner(chosen.name, options);
+  } catch (const UnknownNameError& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  }
+  try {
+    const http::Response response = runner->run(http::get(*url), std::chrono::seconds(60));
+    runner.reset();
+    host.reset();
+    if (response.status < 200 || response.status > 299) {
+      std::fprintf(stderr, "weft: get %s: HTTP %d %s\n", url_text.c_str(), response.status,
+                   response.reason.c_str());
+      return 1;
+    }
+    if (std::fwrite(response.body.data(), 1, response.body.size(), stdout) !=
+            response.body.size() ||
+        std::fflush(stdout) != 0) {
+      std::fprintf(stderr, "weft: get: cannot write the body to standard output\n");
+      return 1;
+    }
+    return 0;
+  } catch (const std::system_error& e) {
+    const std::string what = e.what();
+    std::fprintf(stderr, "%s%s\n", what.starts_with("weft: ") ? "" : "weft: ", what.c_str());
+    return 1;
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    std::fprintf(stderr, "%s%s\n", what.starts_with("weft: ") ? "" : "weft: ", what.c_str());
+    return 1;
+  }
+}
+
+}  // namespace weft::cli
