@@ -34,6 +34,7 @@
 #include "core/sleep.h"
 #include "core/spawn.h"
 #include "core/task.h"
+#include "examples/cli/get_command.h"
 #include "runners/runner.h"
 #include "runners/runner_registry.h"
 
@@ -62,8 +63,10 @@ commands:
                the main thread then sleeps 0.5 s: with --runner threaded the ticker keeps
                  printing, with --runner blocking the loop (and the ticker) is paused
                cell 2: awaits 0.25 s, then stops the ticker
+  get URL      fetches an http:// URL with weft's network layer and prints the body
+               (exit 1 for a refused connection, a timeout or a non-2xx status)
 
-options (demo):
+options (demo, get):
   --backend NAME   the backend (default: $WEFT_BACKEND, else the first listed by `weft backends`)
   --runner NAME    the runner (default: $WEFT_RUNNER, else the first listed by `weft runners`);
                    with "host", the host application is a GLib main loop on another thread
@@ -339,6 +342,7 @@ int run_command(std::string_view command, const std::vector<std::string_view>& a
       return command == "backends" ? list_backends() : list_runners();
     }
     if (command == "demo") return demo(args);
+    if (command == "get") return weft::cli::run_get_command(args);
   } catch (const weft::UnknownNameError& e) {
     print_error(e);
     return 2;
@@ -347,7 +351,7 @@ int run_command(std::string_view command, const std::vector<std::string_view>& a
     return 1;
   }
   return usage_error(
-      absl::StrFormat("unknown command '%s'; valid: backends, runners, demo", command));
+      absl::StrFormat("unknown command '%s'; valid: backends, runners, demo, get", command));
 }
 
 }  // namespace
