@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -94,8 +95,41 @@ IoEvents bit_of(Watch::Kind kind) {
 
 // The backend names the descriptor it was given, which for a watched fd is weft's duplicate;
 // say the caller's number instead.
-[[noreturn]] void rethrow_for_fd(const std::system_error& error, int fd) {
-  throw std::system_error(error.code(), absl::StrCat("weft: cannot watch fd ", fd));
+// The backend's own reason is kept; its mention of the duplicate becomes the caller's fd.
+[[noreturn]] void rethrow_for_fd(const std::system_error& error, int fd, int native) {
+  std::string reason = error.what();
+  // std::system_error appends ": <strerror>" to what it is given; drop it, it comes back.
+  const std::string suffix = ": " + error.code().message();
+  if (reason.size() > suffix.size() &&
+      reason.compare(reason.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    reason.resize(reason.size() - suffix.size());
+  }
+  const std::string native_name = absl::StrCat("fd ", native);
+  bool named = false;
+  for (std::size_t at = reason.find(native_name); at != std::string::npos;
+       at = reason.find(native_name, at + 1)) {
+    const std::size_t end = at + native_name.size();
+    if (end < reason.size() && std::isdigit(static_cast<unsigned char>(reason[end]))) continue;
+    reason.replace(at, native_name.size(), absl::StrCat("fd ", fd));
+    named = true;
+    break;
+  }
+  if (!named) reason = absl::StrCat("weft: cannot watch fd ", fd, ": ", reason);
+  absl::StrAppend(&reason, " (weft watches its duplicate, fd ", native, ")");
+  throw std::system_error(error.code(), reason);
+}
+
+// weft's own descriptors stay off 0, 1 and 2: with a standard stream closed, the lowest free
+// number would be one of them, and a program writing to "stdout" would write into weft's pipe.
+constexpr int kFirstPrivateFd = 3;
+
+int move_off_standard_streams(int fd) {
+  if (fd < 0 || fd >= kFirstPrivateFd) return fd;
+  const int moved = fcntl(fd, F_DUPFD_CLOEXEC, kFirstPrivateFd);
+  const int error = errno;
+  close(fd);
+  errno = error;
+  return moved;
 }
 
 // A native timer is never armed further ahead than this: some libraries misbehave with
@@ -108,15 +142,26 @@ constexpr std::size_t kKeepCapacity = 1 << 16;
 
 int make_pipe(int fds[2]) {
 #if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
-  return pipe2(fds, O_NONBLOCK | O_CLOEXEC);
+  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -1;
 #else
   if (pipe(fds) != 0) return -1;
   for (int i = 0; i < 2; ++i) {
     fcntl(fds[i], F_SETFD, FD_CLOEXEC);
     fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
   }
-  return 0;
 #endif
+  // Moving a descriptor keeps its O_NONBLOCK (a file status flag); F_DUPFD_CLOEXEC sets
+  // close-on-exec on the copy.
+  for (int i = 0; i < 2; ++i) {
+    fds[i] = move_off_standard_streams(fds[i]);
+    if (fds[i] < 0) {
+      const int error = errno;
+      if (fds[1 - i] >= 0) close(fds[1 - i]);
+      errno = error;
+      return -1;
+    }
+  }
+  return 0;
 }
 
 }  // namespace
@@ -598,7 +643,7 @@ Watch Reactor::watch_fd(int fd, Watch::Kind kind, Callback callback) {
     // Watch a duplicate weft owns: epoll registers open files, not numbers, so
     // a registration on the caller's fd could outlive a close() and report a
     // reused number's neighbour.
-    const int native = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    const int native = fcntl(fd, F_DUPFD_CLOEXEC, kFirstPrivateFd);
     if (native < 0) {
       throw std::system_error(errno, std::generic_category(),
                               absl::StrCat("weft: cannot watch fd ", fd));
@@ -621,8 +666,9 @@ Watch Reactor::watch_fd(int fd, Watch::Kind kind, Callback callback) {
   try {
     backend_->set_fd_interest(entry.native_fd, interest);
   } catch (const std::system_error& error) {
+    const int native = entry.native_fd;
     if (entry.interest == IoEvents::kNone) release_fd_entry(fd);
-    rethrow_for_fd(error, fd);
+    rethrow_for_fd(error, fd, native);
   } catch (...) {
     if (entry.interest == IoEvents::kNone) release_fd_entry(fd);
     throw;
@@ -807,7 +853,7 @@ bool Reactor::cancel_watch(Watch::Kind kind, int key, std::uint64_t id) {
       backend_->set_fd_interest(entry.native_fd, interest);
     } catch (const std::system_error& error) {
       free_watcher(watcher);
-      rethrow_for_fd(error, key);
+      rethrow_for_fd(error, key, entry.native_fd);
     }
   }
   free_watcher(watcher);

@@ -112,15 +112,21 @@ done
 out=$(expect_status 2 "unknown runner, stderr closed" -- "$weft" demo --runner no-such-runner 2>&-)
 
 # A failure at run time (here: too few descriptors left for the loop) is one message, status 1,
-# with its "weft: " prefix once. The smallest limit at which the program still loads varies
-# with the build and with the descriptors this script inherited, so try a few above those.
+# with its "weft: " prefix once. The program runs with only the standard streams open below the
+# limit (the limit caps the numbers of new descriptors); the smallest limit at which it still
+# loads varies with the build, so try a few.
+close_inherited_fds() {
+  local fd
+  for fd in $(ls /proc/self/fd); do
+    ((fd > 2 && fd < 100)) && eval "exec $fd>&-"
+  done
+  return 0
+}
 tried=""
-# (The limit caps the numbers of new descriptors; bash's own high ones, like 255, do not count.)
-highest_fd=$(ls /proc/$$/fd | sort -n | awk '$1 < 100' | tail -n 1)
-for extra in 0 1 2 3 4 5 6 7 8 10 12; do
-  limit=$((highest_fd + 1 + extra))
+for limit in 4 5 6 7 8 9 10 12 16; do
   # The redirections are made before the limit is set, so that the shell itself can make them.
-  out=$({ ulimit -n "$limit" && "$weft" demo --runner threaded; } 2>&1 >/dev/null); status=$?
+  out=$({ close_inherited_fds && ulimit -n "$limit" && "$weft" demo --runner threaded; } 2>&1 >/dev/null)
+  status=$?
   # Too few for the program to load; libevent's own fatal error, which exits the process itself
   # (event_errx); sanitizers starved of descriptors reporting errors of their own (UBSan probes
   # memory through a pipe): none of these is what is tested here.
