@@ -91,14 +91,14 @@ Task<int> mixed_work(unsigned seed) {
   // Timers: a few short sleeps and call_later callbacks, one cancelled.
   TimerHandle cancelled = reactor.call_later(1h, [] {});
   int fired = 0;
-  for (int i = 0; i < 4; ++i) reactor.call_later(std::chrono::microseconds(random() % 500), [&] {
-    ++fired;
-  });
+  for (int i = 0; i < 4; ++i)
+    reactor.call_later(std::chrono::microseconds(random() % 500), [&] { ++fired; });
   co_await sleep(std::chrono::microseconds(random() % 1000));
   cancelled.cancel();
   // Children: spawn several, cancel half of them, await all.
   std::vector<Deferred<void>> children;
-  for (int i = 0; i < 6; ++i) children.push_back(spawn(reactor, sleepy_child(std::chrono::microseconds(random() % 2000))));
+  for (int i = 0; i < 6; ++i)
+    children.push_back(spawn(reactor, sleepy_child(std::chrono::microseconds(random() % 2000))));
   for (std::size_t i = 0; i < children.size(); i += 2) children[i].cancel();
   for (Deferred<void>& child : children) {
     try {
@@ -194,8 +194,14 @@ TEST_P(Soak, MixedWorkLeavesDescriptorsAndMemoryFlat) {
   EXPECT_GT(timeouts.load(), 0);
   EXPECT_EQ(testing::open_fd_count(), fds_before) << "file descriptors leaked";
   // Flat: what grows with the amount of work done would show as many MiB here; allocator
-  // caches and the sanitizers' quarantine stay within a few.
+  // caches stay within a few. Under the sanitizers resident memory measures their own
+  // bookkeeping (ASan's quarantine of freed blocks, TSan's shadow), so only the optimized
+  // build checks it; leaks there are LeakSanitizer's job.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  std::printf("soak: resident memory not checked under a sanitizer\n");
+#else
   EXPECT_LT(rss_end - rss_warm, 16 * 1024) << "resident memory grew during the soak";
+#endif
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, Soak, ::testing::ValuesIn(testing::backend_names()),
