@@ -228,6 +228,7 @@ TEST_P(TaskConformance, CancellingAnOuterTaskCancelsTheDeferredItAwaits) {
 TEST_P(TaskConformance, CancellingAParentCancelsASpawnedChildItAwaits) {
   std::vector<std::string> log;
   auto child = [](std::vector<std::string>& log) -> Task<void> {
+    log.push_back("child sleeping");
     try {
       co_await sleep(1h);
     } catch (const Cancelled&) {
@@ -239,9 +240,11 @@ TEST_P(TaskConformance, CancellingAParentCancelsASpawnedChildItAwaits) {
     co_await spawn(reactor(), child(log));
   };
   Deferred<void> result = spawn(reactor(), parent(log));
-  reactor().call_later(2ms, [&] { result.cancel(); });
-  ASSERT_TRUE(run_until([&] { return result.called() && log.size() == 1; }));
-  EXPECT_THAT(log, ElementsAre("child cancelled"));
+  // Cancel once the child is suspended (a fixed delay raced the child's start under load).
+  ASSERT_TRUE(run_until([&] { return log.size() == 1; }));
+  result.cancel();
+  ASSERT_TRUE(run_until([&] { return result.called() && log.size() == 2; }));
+  EXPECT_THAT(log, ElementsAre("child sleeping", "child cancelled"));
 }
 
 TEST_P(TaskConformance, AwaitingADeferredFiredLaterByACallback) {
