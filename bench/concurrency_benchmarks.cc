@@ -186,9 +186,8 @@ struct Register {
       add("cancel_scope_deadline_at", cancel_scope_deadline_at);
       add("await_trivial", await_trivial);
     }
-    benchmark::RegisterBenchmark("context_get/any/weft", [](benchmark::State& state) {
-      context_get(state, "");
-    });
+    benchmark::RegisterBenchmark("context_get/any/weft",
+                                 [](benchmark::State& state) { context_get(state, ""); });
   }
 } g_register;
 

@@ -66,8 +66,7 @@ void TaskGroup::launch(detail::GroupChild child) {
   detail::TaskContext* context = child.handle().promise().context();
   context->vars = detail::current_context();  // the starter's context variables
   detail::NoContext no_capture;               // installed by resume() instead
-  opener_->reactor->call_soon(
-      [context, handle = child.handle()] { context->resume(handle); });
+  opener_->reactor->call_soon([context, handle = child.handle()] { context->resume(handle); });
 }
 
 void TaskGroup::note_outcome(std::exception_ptr error) {

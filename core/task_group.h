@@ -291,7 +291,8 @@ inline GroupChild::promise_type::~promise_type() {
   TaskTracker::detach(*context_.reactor, context_);
 }
 
-inline bool ChildDone::await_suspend(std::coroutine_handle<GroupChild::promise_type> self) noexcept {
+inline bool ChildDone::await_suspend(
+    std::coroutine_handle<GroupChild::promise_type> self) noexcept {
   GroupChild::promise_type& child = self.promise();
   TaskGroup* group = std::exchange(child.group_, nullptr);
   group->child_done(child, std::move(*error));

@@ -144,10 +144,10 @@ Task<AnyResult<T>> when_any(std::vector<Task<T>> tasks) {
   bool decided = false;
   co_await open_task_group([&winner, &decided, &tasks](TaskGroup& group) -> Task<void> {
     for (std::size_t i = 0; i < tasks.size(); ++i) {
-      group.start_soon(detail::race(std::move(tasks[i]), &group, &decided,
-                                    [&winner, i](ResultOf<T> value) {
-                                      winner.emplace(AnyResult<T>{i, std::move(value)});
-                                    }));
+      group.start_soon(
+          detail::race(std::move(tasks[i]), &group, &decided, [&winner, i](ResultOf<T> value) {
+            winner.emplace(AnyResult<T>{i, std::move(value)});
+          }));
     }
     co_return;
   });

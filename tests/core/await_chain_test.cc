@@ -31,15 +31,16 @@ void on_small_stack(std::function<void()> body) {
   pthread_attr_setstacksize(&attr, 256 * 1024);
   pthread_t thread;
   auto* heap_body = new std::function<void()>(std::move(body));
-  ASSERT_EQ(pthread_create(
-                &thread, &attr,
-                [](void* arg) -> void* {
-                  std::unique_ptr<std::function<void()>> f(static_cast<std::function<void()>*>(arg));
-                  (*f)();
-                  return nullptr;
-                },
-                heap_body),
-            0);
+  ASSERT_EQ(
+      pthread_create(
+          &thread, &attr,
+          [](void* arg) -> void* {
+            std::unique_ptr<std::function<void()>> f(static_cast<std::function<void()>*>(arg));
+            (*f)();
+            return nullptr;
+          },
+          heap_body),
+      0);
   pthread_attr_destroy(&attr);
   pthread_join(thread, nullptr);
 }

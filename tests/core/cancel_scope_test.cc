@@ -50,12 +50,16 @@ Task<void> sleep_logging(Duration delay, Log* log, std::string name) {
 }
 
 TEST_P(CancelScopeTest, MoveOnAfterGivesUpSilentlyAtTheDeadline) {
-  auto task = []() -> Task<std::optional<int>> { co_return co_await move_on_after(2ms, slow_value(1h, 1)); };
+  auto task = []() -> Task<std::optional<int>> {
+    co_return co_await move_on_after(2ms, slow_value(1h, 1));
+  };
   EXPECT_EQ(finish(task()).value(), std::nullopt);
 }
 
 TEST_P(CancelScopeTest, MoveOnAfterReturnsTheValueWhenInTime) {
-  auto task = []() -> Task<std::optional<int>> { co_return co_await move_on_after(1h, slow_value(1ms, 5)); };
+  auto task = []() -> Task<std::optional<int>> {
+    co_return co_await move_on_after(1h, slow_value(1ms, 5));
+  };
   EXPECT_EQ(finish(task()).value(), 5);
 }
 
@@ -69,7 +73,9 @@ TEST_P(CancelScopeTest, MoveOnAtAnAbsoluteDeadline) {
 TEST_P(CancelScopeTest, FailAfterThrowsTimeoutErrorAtTheDeadline) {
   auto task = []() -> Task<int> { co_return co_await fail_after(2ms, slow_value(1h, 1)); };
   EXPECT_THROW(finish(task()).check(), TimeoutError);
-  auto in_time = []() -> Task<int> { co_return co_await fail_at(Clock::now() + 1h, slow_value(1ms, 3)); };
+  auto in_time = []() -> Task<int> {
+    co_return co_await fail_at(Clock::now() + 1h, slow_value(1ms, 3));
+  };
   EXPECT_EQ(finish(in_time()).value(), 3);
 }
 
@@ -94,7 +100,9 @@ TEST_P(CancelScopeTest, CancellationRepeatsAtEveryAwaitInsideTheScope) {
     }
     co_return raised;  // the scope was cancelled, but the body finished: its value stands
   };
-  auto task = [&body]() -> Task<std::optional<int>> { co_return co_await move_on_after(1ms, body()); };
+  auto task = [&body]() -> Task<std::optional<int>> {
+    co_return co_await move_on_after(1ms, body());
+  };
   EXPECT_EQ(finish(task()).value(), 3);
 }
 
@@ -214,7 +222,9 @@ TEST_P(CancelScopeTest, InnerTimeoutDoesNotSwallowAnOuterCancellationInTheSameTu
   EXPECT_TRUE(log.empty());
 
   // The same with fail_at: the outer cancellation wins over the TimeoutError.
-  auto failing = [](TimePoint when) -> Task<int> { co_return co_await fail_at(when, slow_value(1h, 1)); };
+  auto failing = [](TimePoint when) -> Task<int> {
+    co_return co_await fail_at(when, slow_value(1h, 1));
+  };
   const TimePoint when2 = Clock::now() + 2ms;
   Deferred<int> result2 = spawn(reactor(), failing(when2));
   reactor().call_soon([&] { reactor().call_at(when2, [&] { result2.cancel(); }); });
@@ -238,7 +248,9 @@ TEST_P(CancelScopeTest, OuterCancelWhileInsideAnInnerScopeReachesTheOuterTask) {
 
 TEST_P(CancelScopeTest, MovingTheDeadlineEarlierWhileOpen) {
   CancelScope scope({.deadline = Clock::now() + 1h});
-  auto worker = [](CancelScope* scope) -> Task<bool> { co_return (co_await scope->run(slow_value(1h, 1))).has_value(); };
+  auto worker = [](CancelScope* scope) -> Task<bool> {
+    co_return (co_await scope->run(slow_value(1h, 1))).has_value();
+  };
   Deferred<bool> result = spawn(reactor(), worker(&scope));
   reactor().call_later(1ms, [&] { scope.set_deadline_after(1ms); });
   ASSERT_TRUE(run_until([&] { return result.called(); }));
@@ -248,7 +260,9 @@ TEST_P(CancelScopeTest, MovingTheDeadlineEarlierWhileOpen) {
 
 TEST_P(CancelScopeTest, MovingTheDeadlineLaterWhileOpen) {
   CancelScope scope({.deadline = Clock::now() + 5ms});
-  auto worker = [](CancelScope* scope) -> Task<std::optional<int>> { co_return co_await scope->run(slow_value(20ms, 9)); };
+  auto worker = [](CancelScope* scope) -> Task<std::optional<int>> {
+    co_return co_await scope->run(slow_value(20ms, 9));
+  };
   Deferred<std::optional<int>> result = spawn(reactor(), worker(&scope));
   reactor().call_later(1ms, [&] { scope.set_deadline_after(1h); });
   ASSERT_TRUE(run_until([&] { return result.called(); }));
@@ -258,7 +272,9 @@ TEST_P(CancelScopeTest, MovingTheDeadlineLaterWhileOpen) {
 
 TEST_P(CancelScopeTest, RemovingTheDeadlineWhileOpen) {
   CancelScope scope({.deadline = Clock::now() + 5ms});
-  auto worker = [](CancelScope* scope) -> Task<std::optional<int>> { co_return co_await scope->run(slow_value(15ms, 2)); };
+  auto worker = [](CancelScope* scope) -> Task<std::optional<int>> {
+    co_return co_await scope->run(slow_value(15ms, 2));
+  };
   Deferred<std::optional<int>> result = spawn(reactor(), worker(&scope));
   reactor().call_later(1ms, [&] { scope.set_deadline(TimePoint::max()); });
   ASSERT_TRUE(run_until([&] { return result.called(); }));
@@ -299,8 +315,8 @@ TEST_P(CancelScopeTest, ShieldIsNotCancelledByAnOuterDeadlineButItsOwnDeadlineAp
     log->push_back(finished ? "finished" : "outer moved on");
   };
   finish(task(&log)).check();
-  EXPECT_THAT(log, ElementsAre("shielded woke", "bounded shield cancelled", "bounded shield timed out",
-                               "outer moved on"));
+  EXPECT_THAT(log, ElementsAre("shielded woke", "bounded shield cancelled",
+                               "bounded shield timed out", "outer moved on"));
 }
 
 TEST_P(CancelScopeTest, CancelledScopeCancelsTheDeferredItsTaskAwaits) {
@@ -348,8 +364,8 @@ TEST_P(CancelScopeTest, ScopeWithADeadlineLeavesNoTimerBehind) {
   EXPECT_EQ(reactor().counts().timers, 0u);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllBackends, CancelScopeTest, ::testing::ValuesIn(testing::backend_names()),
-                         testing::param_name);
+INSTANTIATE_TEST_SUITE_P(AllBackends, CancelScopeTest,
+                         ::testing::ValuesIn(testing::backend_names()), testing::param_name);
 
 }  // namespace
 }  // namespace weft

@@ -20,9 +20,7 @@ using IoHandleTest = testing::ReactorTest;
 
 struct Pair {
   int fd[2] = {-1, -1};
-  Pair() {
-    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fd), 0);
-  }
+  Pair() { EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fd), 0); }
   ~Pair() {
     for (int f : fd) {
       if (f >= 0) close(f);
