@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "core/detail/exception_text.h"
 #include "core/reactor.h"
 
 namespace weft::detail {
@@ -14,25 +15,8 @@ void report(std::exception_ptr error, std::string_view where) {
     reactor->report_error(error, where);
     return;
   }
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "weft: %.*s: %s\n", static_cast<int>(where.size()), where.data(),
-                 e.what());
-  } catch (...) {
-    std::fprintf(stderr, "weft: %.*s: non-standard exception\n", static_cast<int>(where.size()),
-                 where.data());
-  }
-}
-
-bool is_cancelled(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const Cancelled&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
+  std::fprintf(stderr, "weft: %.*s: %s\n", static_cast<int>(where.size()), where.data(),
+               what_of(error).c_str());
 }
 
 }  // namespace
@@ -40,7 +24,7 @@ bool is_cancelled(std::exception_ptr error) {
 DeferredStateBase::~DeferredStateBase() {
   // A cancellation nobody looked at is expected (the canceller's caller knows);
   // anything else would vanish silently.
-  if (error_ != nullptr && !error_observed_ && !is_cancelled(error_)) {
+  if (error_ != nullptr && !error_observed_ && !holds<Cancelled>(error_)) {
     report(error_, "unhandled error in Deferred");
   }
 }

@@ -18,6 +18,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "core/detail/context_data.h"
+#include "core/detail/exception_text.h"
 #include "core/detail/fork_generation.h"
 #include "core/detail/signal_fan_out.h"
 #include "core/errors.h"
@@ -53,16 +54,6 @@ std::string describe(Watch::Kind kind, int key) {
       break;
   }
   return "callback";
-}
-
-std::string what_of(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "non-standard exception";
-  }
 }
 
 // Context variables (core/context.h): a callback scheduled while a non-root context is
@@ -981,7 +972,8 @@ void Reactor::report_error(std::exception_ptr error, std::string_view where) {
     }
   }
   std::fprintf(stderr, "weft: unhandled exception in %.*s on reactor '%s': %s\n",
-               static_cast<int>(where.size()), where.data(), name_.c_str(), what_of(error).c_str());
+               static_cast<int>(where.size()), where.data(), name_.c_str(),
+               detail::what_of(error).c_str());
 }
 
 Reactor::Counts Reactor::counts() const {

@@ -1,36 +1,17 @@
 #include "core/task_group.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/detail/exception_text.h"
 
 namespace weft {
 namespace {
 
-std::string what_of(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "non-standard exception";
-  }
-}
-
 std::string describe(const std::vector<std::exception_ptr>& errors) {
   std::string text = absl::StrCat("weft: ", errors.size(), " errors in a task group");
   for (std::size_t i = 0; i < errors.size(); ++i) {
-    absl::StrAppend(&text, i == 0 ? ": " : "; ", "[", i + 1, "] ", what_of(errors[i]));
+    absl::StrAppend(&text, i == 0 ? ": " : "; ", "[", i + 1, "] ", detail::what_of(errors[i]));
   }
   return text;
-}
-
-bool is_cancelled(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const Cancelled&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
 }
 
 }  // namespace
@@ -71,7 +52,7 @@ void TaskGroup::launch(detail::GroupChild child) {
 
 void TaskGroup::note_outcome(std::exception_ptr error) {
   if (error == nullptr) return;
-  if (node_.effective && is_cancelled(error)) {
+  if (node_.effective && detail::holds<Cancelled>(error)) {
     saw_cancel_ = true;  // the group (or a scope around it) was cancelled: expected
     return;
   }

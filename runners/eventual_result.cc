@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "core/detail/exception_text.h"
 #include "core/detail/fork_generation.h"
 #include "core/errors.h"
 #include "core/reactor.h"
@@ -15,25 +16,8 @@ namespace weft {
 namespace detail {
 namespace {
 
-// Failures the caller caused, which nobody needs to be told about.
-bool caused_by_caller(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const RunnerShutDown&) {
-    return true;
-  } catch (...) {
-    return false;
-  }
-}
-
 void print_unhandled(std::exception_ptr error) {
-  std::string what = "non-standard exception";
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    what = e.what();
-  } catch (...) {
-  }
+  const std::string what = what_of(error);
   std::fprintf(stderr,
                "weft: unhandled error in a dropped EventualResult (nobody called wait() or "
                "original_failure()): %s\n",
@@ -55,7 +39,8 @@ EventualStateBase::~EventualStateBase() {
   // Sole owner now: no lock needed (and in a forked child, none may be taken).
   if (inherited_through_fork()) return;  // the parent reports its own; done_cv_ is abandoned
   done_cv_.~condition_variable();
-  if (error_ == nullptr || error_observed_ || cancel_requested_ || caused_by_caller(error_)) {
+  if (error_ == nullptr || error_observed_ || cancel_requested_ ||
+      holds<RunnerShutDown>(error_)) {  // failures the caller caused: nobody needs telling
     return;
   }
   // On the loop thread the reactor is alive (it is running this), and its error handler is
