@@ -108,6 +108,20 @@ std::optional<Address> Address::parse(std::string_view text) {
   return address;
 }
 
+Address Address::local_of(int fd) {
+  ::sockaddr_storage storage{};
+  socklen_t length = sizeof storage;
+  if (fd < 0 || getsockname(fd, reinterpret_cast<::sockaddr*>(&storage), &length) != 0) return {};
+  return from_sockaddr(reinterpret_cast<::sockaddr*>(&storage), length);
+}
+
+Address Address::peer_of(int fd) {
+  ::sockaddr_storage storage{};
+  socklen_t length = sizeof storage;
+  if (fd < 0 || getpeername(fd, reinterpret_cast<::sockaddr*>(&storage), &length) != 0) return {};
+  return from_sockaddr(reinterpret_cast<::sockaddr*>(&storage), length);
+}
+
 Address Address::from_sockaddr(const ::sockaddr* sa, socklen_t length) {
   Address address;
   if (sa == nullptr || length < static_cast<socklen_t>(sizeof(sa_family_t)) ||

@@ -44,6 +44,10 @@ class Address {
   // Copies what the kernel reported (accept, getsockname, recvfrom). Family kNone if `length`
   // is too short or the family is none of the three.
   static Address from_sockaddr(const ::sockaddr* address, socklen_t length);
+  // The local (getsockname) or peer (getpeername) address of socket `fd`; family kNone if the
+  // kernel has none to report (fd closed, not connected).
+  static Address local_of(int fd);
+  static Address peer_of(int fd);
 
   Family family() const { return family_; }
   bool is_ip() const { return family_ == Family::kIPv4 || family_ == Family::kIPv6; }

@@ -67,13 +67,7 @@ bool Listener::attempt_accept(void*, int fd, IoRequest& request) {
 }
 
 Address Listener::local_address() const {
-  ::sockaddr_storage storage{};
-  socklen_t length = sizeof storage;
-  if (!is_open() ||
-      getsockname(socket_->fd(), reinterpret_cast<::sockaddr*>(&storage), &length) != 0) {
-    return {};
-  }
-  return Address::from_sockaddr(reinterpret_cast<::sockaddr*>(&storage), length);
+  return is_open() ? Address::local_of(socket_->fd()) : Address();
 }
 
 void Listener::close() {
@@ -119,11 +113,8 @@ Stream AcceptAwaiter::await_resume() {
   if (error != 0) {
     std::string where = "(closed listener)";
     if (socket_ != nullptr && socket_->is_open()) {
-      ::sockaddr_storage storage{};
-      socklen_t length = sizeof storage;
-      if (getsockname(socket_->fd(), reinterpret_cast<::sockaddr*>(&storage), &length) == 0) {
-        where = Address::from_sockaddr(reinterpret_cast<::sockaddr*>(&storage), length).to_string();
-      }
+      const Address local = Address::local_of(socket_->fd());
+      if (local.family() != Address::Family::kNone) where = local.to_string();
     }
     detail::throw_errno(error, absl::StrCat("weft: accept on ", where));
   }

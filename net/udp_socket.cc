@@ -31,13 +31,7 @@ void UdpSocket::connect(const Address& peer) {
 }
 
 Address UdpSocket::local_address() const {
-  ::sockaddr_storage storage{};
-  socklen_t length = sizeof storage;
-  if (!is_open() ||
-      getsockname(socket_->fd(), reinterpret_cast<::sockaddr*>(&storage), &length) != 0) {
-    return {};
-  }
-  return Address::from_sockaddr(reinterpret_cast<::sockaddr*>(&storage), length);
+  return is_open() ? Address::local_of(socket_->fd()) : Address();
 }
 
 void UdpSocket::close() {
@@ -135,12 +129,8 @@ Datagram DatagramAwaiter::await_resume() {
     if (!send_) {
       where = "(receive)";
       if (socket_ != nullptr && socket_->is_open()) {
-        ::sockaddr_storage storage{};
-        socklen_t length = sizeof storage;
-        if (getsockname(socket_->fd(), reinterpret_cast<::sockaddr*>(&storage), &length) == 0) {
-          where =
-              Address::from_sockaddr(reinterpret_cast<::sockaddr*>(&storage), length).to_string();
-        }
+        const Address local = Address::local_of(socket_->fd());
+        if (local.family() != Address::Family::kNone) where = local.to_string();
       }
     }
     detail::throw_errno(error,

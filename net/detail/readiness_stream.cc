@@ -139,23 +139,13 @@ void ReadinessStream::close(bool abortive) {
 
 Address ReadinessStream::peer_address() const {
   if (peer_.family() == Address::Family::kNone && socket_.is_open()) {
-    ::sockaddr_storage storage{};
-    socklen_t length = sizeof storage;
-    if (getpeername(socket_.fd(), reinterpret_cast<::sockaddr*>(&storage), &length) == 0) {
-      peer_ = Address::from_sockaddr(reinterpret_cast<::sockaddr*>(&storage), length);
-    }
+    peer_ = Address::peer_of(socket_.fd());
   }
   return peer_;
 }
 
 Address ReadinessStream::local_address() const {
-  ::sockaddr_storage storage{};
-  socklen_t length = sizeof storage;
-  if (!socket_.is_open() ||
-      getsockname(socket_.fd(), reinterpret_cast<::sockaddr*>(&storage), &length) != 0) {
-    return {};
-  }
-  return Address::from_sockaddr(reinterpret_cast<::sockaddr*>(&storage), length);
+  return socket_.is_open() ? Address::local_of(socket_.fd()) : Address();
 }
 
 std::unique_ptr<StreamImpl> ReadinessTransport::adopt_stream(Reactor& reactor, int fd,
