@@ -529,7 +529,10 @@ void Reactor::stop() {
 void Reactor::run_turn() {
   HookScope scope(*this);
   turn_requested_ = false;
-  turn_now_ = Clock::now();
+  // One clock read per turn, and none when no timer is pending (the common call_soon turn): a
+  // stale turn_now_ is only ever earlier than the truth, so "deadline <= turn_now_" (due, see
+  // sync_timer) stays true of every timer it is asked about.
+  if (!timers_.empty()) turn_now_ = Clock::now();
   if (in_run_ && stop_requested_.load(std::memory_order_acquire)) {
     // run() returns at the end of this iteration; this turn's work waits for the next run().
     // Due timers are not run either; sync_timer (at the end of this hook) turns them into a

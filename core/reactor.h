@@ -268,7 +268,8 @@ class Reactor final : private LoopHooks {
   std::size_t batch_next_ = 0;
   std::size_t ready_cancelled_ = 0;
   bool turn_requested_ = false;
-  // The clock as read at the start of the current turn; deadlines at or before it are due.
+  // The clock as last read at the start of a turn with timers pending; deadlines at or before
+  // it are due.
   TimePoint turn_now_{};
   // Inside a LoopHooks call: the native timer is synced once, when the hook returns.
   bool in_hook_ = false;
