@@ -10,13 +10,13 @@
 
 #include "bench/bench_support.h"
 #include "benchmark/benchmark.h"
-#include "core/backend_registry.h"
-#include "core/cancel_scope.h"
-#include "core/context.h"
-#include "core/reactor.h"
-#include "core/spawn.h"
-#include "core/task_group.h"
-#include "core/when_all.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/cancel_scope.h"
+#include "weft/core/context.h"
+#include "weft/core/reactor.h"
+#include "weft/core/spawn.h"
+#include "weft/core/task_group.h"
+#include "weft/core/when_all.h"
 
 namespace weft::bench {
 namespace {

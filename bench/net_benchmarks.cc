@@ -27,11 +27,11 @@
 
 #include "bench/bench_support.h"
 #include "benchmark/benchmark.h"
-#include "core/backend_registry.h"
-#include "core/deferred.h"
-#include "core/reactor.h"
-#include "core/spawn.h"
-#include "net/net.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/deferred.h"
+#include "weft/core/reactor.h"
+#include "weft/core/spawn.h"
+#include "weft/net/net.h"
 
 #if WEFT_BENCH_LIBUV
 #include <uv.h>

@@ -16,13 +16,13 @@
 
 #include "bench/bench_support.h"
 #include "benchmark/benchmark.h"
-#include "core/backend_registry.h"
-#include "core/deferred.h"
-#include "core/reactor.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
-#include "runners/guest_reactor.h"
-#include "runners/runner_registry.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/deferred.h"
+#include "weft/core/reactor.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
+#include "weft/runners/guest_reactor.h"
+#include "weft/runners/runner_registry.h"
 
 namespace weft::bench {
 namespace {

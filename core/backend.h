@@ -19,7 +19,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/time.h"
+#include "weft/core/time.h"
 
 namespace weft {
 

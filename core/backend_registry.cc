@@ -1,4 +1,4 @@
-#include "core/backend_registry.h"
+#include "weft/core/backend_registry.h"
 
 #include <memory>
 #include <mutex>
@@ -6,7 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "core/detail/named_registry.h"
+#include "weft/core/detail/named_registry.h"
 
 namespace weft {
 namespace {

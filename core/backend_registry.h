@@ -18,8 +18,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/backend.h"
-#include "core/reactor.h"
+#include "weft/core/backend.h"
+#include "weft/core/reactor.h"
 
 namespace weft {
 

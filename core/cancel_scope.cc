@@ -1,6 +1,6 @@
-#include "core/cancel_scope.h"
+#include "weft/core/cancel_scope.h"
 
-#include "core/reactor.h"
+#include "weft/core/reactor.h"
 
 namespace weft {
 

@@ -37,11 +37,11 @@
 #include <type_traits>
 #include <utility>
 
-#include "core/detail/task_context.h"
-#include "core/errors.h"
-#include "core/task.h"
-#include "core/time.h"
-#include "core/timer_handle.h"
+#include "weft/core/detail/task_context.h"
+#include "weft/core/errors.h"
+#include "weft/core/task.h"
+#include "weft/core/time.h"
+#include "weft/core/timer_handle.h"
 
 namespace weft {
 

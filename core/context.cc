@@ -1,4 +1,4 @@
-#include "core/context.h"
+#include "weft/core/context.h"
 
 namespace weft::detail {
 

@@ -35,7 +35,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "core/detail/context_data.h"
+#include "weft/core/detail/context_data.h"
 
 namespace weft {
 

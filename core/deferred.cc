@@ -1,11 +1,11 @@
-#include "core/deferred.h"
+#include "weft/core/deferred.h"
 
 #include <cstdio>
 #include <stdexcept>
 #include <vector>
 
-#include "core/detail/exception_text.h"
-#include "core/reactor.h"
+#include "weft/core/detail/exception_text.h"
+#include "weft/core/reactor.h"
 
 namespace weft::detail {
 namespace {

@@ -44,9 +44,9 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
-#include "core/detail/task_context.h"
-#include "core/errors.h"
-#include "core/task.h"
+#include "weft/core/detail/task_context.h"
+#include "weft/core/errors.h"
+#include "weft/core/task.h"
 
 namespace weft {
 

@@ -1,6 +1,6 @@
-#include "core/fd_wait.h"
+#include "weft/core/fd_wait.h"
 
-#include "core/reactor.h"
+#include "weft/core/reactor.h"
 
 namespace weft {
 

@@ -16,10 +16,10 @@
 
 #include <coroutine>
 
-#include "core/detail/suspension.h"
-#include "core/detail/task_context.h"
-#include "core/task.h"
-#include "core/watch.h"
+#include "weft/core/detail/suspension.h"
+#include "weft/core/detail/task_context.h"
+#include "weft/core/task.h"
+#include "weft/core/watch.h"
 
 namespace weft {
 

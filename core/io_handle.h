@@ -20,8 +20,8 @@
 #include <utility>
 
 #include "absl/functional/any_invocable.h"
-#include "core/backend.h"
-#include "core/reactor.h"
+#include "weft/core/backend.h"
+#include "weft/core/reactor.h"
 
 namespace weft {
 

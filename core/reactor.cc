@@ -1,4 +1,4 @@
-#include "core/reactor.h"
+#include "weft/core/reactor.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,13 +17,13 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
-#include "core/detail/context_data.h"
-#include "core/detail/exception_text.h"
-#include "core/detail/fork_generation.h"
-#include "core/detail/signal_fan_out.h"
-#include "core/errors.h"
-#include "core/io_handle.h"
-#include "core/timer.h"
+#include "weft/core/detail/context_data.h"
+#include "weft/core/detail/exception_text.h"
+#include "weft/core/detail/fork_generation.h"
+#include "weft/core/detail/signal_fan_out.h"
+#include "weft/core/errors.h"
+#include "weft/core/io_handle.h"
+#include "weft/core/timer.h"
 
 // Debug builds check the loop-thread rule on every loop-thread-only entry
 // point, and throw UsageError when it is broken (from a destructor that becomes

@@ -61,13 +61,13 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
-#include "core/backend.h"
-#include "core/call_handle.h"
-#include "core/detail/task_context.h"
-#include "core/detail/timer_queue.h"
-#include "core/time.h"
-#include "core/timer_handle.h"
-#include "core/watch.h"
+#include "weft/core/backend.h"
+#include "weft/core/call_handle.h"
+#include "weft/core/detail/task_context.h"
+#include "weft/core/detail/timer_queue.h"
+#include "weft/core/time.h"
+#include "weft/core/timer_handle.h"
+#include "weft/core/watch.h"
 
 namespace weft {
 

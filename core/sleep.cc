@@ -1,6 +1,6 @@
-#include "core/sleep.h"
+#include "weft/core/sleep.h"
 
-#include "core/reactor.h"
+#include "weft/core/reactor.h"
 
 namespace weft {
 

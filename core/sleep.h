@@ -15,11 +15,11 @@
 
 #include <coroutine>
 
-#include "core/detail/suspension.h"
-#include "core/detail/task_context.h"
-#include "core/task.h"
-#include "core/time.h"
-#include "core/timer_handle.h"
+#include "weft/core/detail/suspension.h"
+#include "weft/core/detail/task_context.h"
+#include "weft/core/task.h"
+#include "weft/core/time.h"
+#include "weft/core/timer_handle.h"
 
 namespace weft {
 

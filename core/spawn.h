@@ -30,11 +30,11 @@
 #include <type_traits>
 #include <utility>
 
-#include "core/deferred.h"
-#include "core/detail/task_context.h"
-#include "core/errors.h"
-#include "core/reactor.h"
-#include "core/task.h"
+#include "weft/core/deferred.h"
+#include "weft/core/detail/task_context.h"
+#include "weft/core/errors.h"
+#include "weft/core/reactor.h"
+#include "weft/core/task.h"
 
 namespace weft {
 namespace detail {

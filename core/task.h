@@ -30,7 +30,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "core/detail/task_context.h"
+#include "weft/core/detail/task_context.h"
 
 namespace weft {
 

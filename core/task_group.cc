@@ -1,7 +1,7 @@
-#include "core/task_group.h"
+#include "weft/core/task_group.h"
 
 #include "absl/strings/str_cat.h"
-#include "core/detail/exception_text.h"
+#include "weft/core/detail/exception_text.h"
 
 namespace weft {
 namespace {

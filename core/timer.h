@@ -15,8 +15,8 @@
 #include <utility>
 
 #include "absl/functional/any_invocable.h"
-#include "core/time.h"
-#include "core/timer_handle.h"
+#include "weft/core/time.h"
+#include "weft/core/timer_handle.h"
 
 namespace weft {
 

@@ -8,8 +8,8 @@
 #ifndef WEFT_CORE_TIMER_HANDLE_H_
 #define WEFT_CORE_TIMER_HANDLE_H_
 
-#include "core/detail/timer_queue.h"
-#include "core/time.h"
+#include "weft/core/detail/timer_queue.h"
+#include "weft/core/time.h"
 
 namespace weft {
 

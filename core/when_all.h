@@ -30,9 +30,9 @@
 #include <variant>
 #include <vector>
 
-#include "core/errors.h"
-#include "core/task.h"
-#include "core/task_group.h"
+#include "weft/core/errors.h"
+#include "weft/core/task.h"
+#include "weft/core/task_group.h"
 
 namespace weft {
 

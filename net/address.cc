@@ -1,4 +1,4 @@
-#include "net/address.h"
+#include "weft/net/address.h"
 
 #include <arpa/inet.h>
 #include <net/if.h>

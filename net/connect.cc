@@ -1,4 +1,4 @@
-#include "net/connect.h"
+#include "weft/net/connect.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -9,15 +9,15 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "core/cancel_scope.h"
-#include "core/deferred.h"
-#include "core/detail/suspension.h"
-#include "core/errors.h"
-#include "core/reactor.h"
-#include "core/spawn.h"
-#include "core/timer_handle.h"
-#include "net/detail/errors.h"
-#include "net/resolver.h"
+#include "weft/core/cancel_scope.h"
+#include "weft/core/deferred.h"
+#include "weft/core/detail/suspension.h"
+#include "weft/core/errors.h"
+#include "weft/core/reactor.h"
+#include "weft/core/spawn.h"
+#include "weft/core/timer_handle.h"
+#include "weft/net/detail/errors.h"
+#include "weft/net/resolver.h"
 
 namespace weft::net {
 namespace {

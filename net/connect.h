@@ -23,10 +23,10 @@
 #include <string>
 #include <vector>
 
-#include "core/task.h"
-#include "core/time.h"
-#include "net/address.h"
-#include "net/stream.h"
+#include "weft/core/task.h"
+#include "weft/core/time.h"
+#include "weft/net/address.h"
+#include "weft/net/stream.h"
 
 namespace weft::net {
 

@@ -1,4 +1,4 @@
-#include "net/listener.h"
+#include "weft/net/listener.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -7,9 +7,9 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
-#include "core/errors.h"
-#include "core/reactor.h"
-#include "net/detail/errors.h"
+#include "weft/core/errors.h"
+#include "weft/core/reactor.h"
+#include "weft/net/detail/errors.h"
 
 namespace weft::net {
 

@@ -24,13 +24,13 @@
 #include <coroutine>
 #include <memory>
 
-#include "core/detail/suspension.h"
-#include "core/detail/task_context.h"
-#include "core/task.h"
-#include "net/address.h"
-#include "net/detail/socket.h"
-#include "net/io_request.h"
-#include "net/stream.h"
+#include "weft/core/detail/suspension.h"
+#include "weft/core/detail/task_context.h"
+#include "weft/core/task.h"
+#include "weft/net/address.h"
+#include "weft/net/detail/socket.h"
+#include "weft/net/io_request.h"
+#include "weft/net/stream.h"
 
 namespace weft::net {
 

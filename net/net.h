@@ -4,16 +4,16 @@
 #define WEFT_NET_NET_H_
 
 // Addresses and name resolution.
-#include "net/address.h"
-#include "net/resolver.h"
+#include "weft/net/address.h"
+#include "weft/net/resolver.h"
 // Byte streams: connecting, listening, serving.
-#include "net/connect.h"
-#include "net/listener.h"
-#include "net/serve.h"
-#include "net/stream.h"
+#include "weft/net/connect.h"
+#include "weft/net/listener.h"
+#include "weft/net/serve.h"
+#include "weft/net/stream.h"
 // Datagrams.
-#include "net/udp_socket.h"
+#include "weft/net/udp_socket.h"
 // The seam for backends that complete I/O themselves (io_uring, IOCP).
-#include "net/stream_impl.h"
+#include "weft/net/stream_impl.h"
 
 #endif  // WEFT_NET_NET_H_

@@ -1,4 +1,4 @@
-#include "net/resolver.h"
+#include "weft/net/resolver.h"
 
 #include <netdb.h>
 #include <sys/socket.h>
@@ -12,8 +12,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "core/detail/suspension.h"
-#include "core/reactor.h"
+#include "weft/core/detail/suspension.h"
+#include "weft/core/reactor.h"
 
 namespace weft::net {
 namespace {

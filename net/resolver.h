@@ -27,8 +27,8 @@
 #include <system_error>
 #include <vector>
 
-#include "core/task.h"
-#include "net/address.h"
+#include "weft/core/task.h"
+#include "weft/net/address.h"
 
 namespace weft::net {
 

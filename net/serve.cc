@@ -1,4 +1,4 @@
-#include "net/serve.h"
+#include "weft/net/serve.h"
 
 #include <cerrno>
 #include <cstdint>
@@ -6,12 +6,12 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "core/cancel_scope.h"
-#include "core/deferred.h"
-#include "core/errors.h"
-#include "core/reactor.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
+#include "weft/core/cancel_scope.h"
+#include "weft/core/deferred.h"
+#include "weft/core/errors.h"
+#include "weft/core/reactor.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
 
 namespace weft::net {
 namespace {

@@ -23,10 +23,10 @@
 
 #include <functional>
 
-#include "core/task.h"
-#include "core/time.h"
-#include "net/listener.h"
-#include "net/stream.h"
+#include "weft/core/task.h"
+#include "weft/core/time.h"
+#include "weft/net/listener.h"
+#include "weft/net/stream.h"
 
 namespace weft::net {
 

@@ -1,4 +1,4 @@
-#include "net/stream.h"
+#include "weft/net/stream.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -8,9 +8,9 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
-#include "core/errors.h"
-#include "core/reactor.h"
-#include "net/detail/errors.h"
+#include "weft/core/errors.h"
+#include "weft/core/reactor.h"
+#include "weft/net/detail/errors.h"
 
 namespace weft::net {
 namespace detail {

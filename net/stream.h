@@ -47,13 +47,13 @@
 #include <stdexcept>
 #include <string_view>
 
-#include "core/detail/suspension.h"
-#include "core/detail/task_context.h"
-#include "core/task.h"
-#include "core/time.h"
-#include "net/address.h"
-#include "net/io_request.h"
-#include "net/stream_impl.h"
+#include "weft/core/detail/suspension.h"
+#include "weft/core/detail/task_context.h"
+#include "weft/core/task.h"
+#include "weft/core/time.h"
+#include "weft/net/address.h"
+#include "weft/net/io_request.h"
+#include "weft/net/stream_impl.h"
 
 namespace weft::net {
 

@@ -27,9 +27,9 @@
 #include <memory>
 #include <string>
 
-#include "core/reactor.h"
-#include "net/address.h"
-#include "net/io_request.h"
+#include "weft/core/reactor.h"
+#include "weft/net/address.h"
+#include "weft/net/io_request.h"
 
 namespace weft::net {
 

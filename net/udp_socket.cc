@@ -1,12 +1,12 @@
-#include "net/udp_socket.h"
+#include "weft/net/udp_socket.h"
 
 #include <unistd.h>
 
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
-#include "core/reactor.h"
-#include "net/detail/errors.h"
+#include "weft/core/reactor.h"
+#include "weft/net/detail/errors.h"
 
 namespace weft::net {
 

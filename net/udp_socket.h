@@ -29,12 +29,12 @@
 #include <span>
 #include <string_view>
 
-#include "core/detail/suspension.h"
-#include "core/detail/task_context.h"
-#include "core/task.h"
-#include "net/address.h"
-#include "net/detail/socket.h"
-#include "net/io_request.h"
+#include "weft/core/detail/suspension.h"
+#include "weft/core/detail/task_context.h"
+#include "weft/core/task.h"
+#include "weft/net/address.h"
+#include "weft/net/detail/socket.h"
+#include "weft/net/io_request.h"
 
 namespace weft::net {
 

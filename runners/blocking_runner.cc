@@ -1,11 +1,11 @@
-#include "runners/blocking_runner.h"
+#include "weft/runners/blocking_runner.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "core/errors.h"
-#include "core/spawn.h"
-#include "runners/detail/abandoned.h"
+#include "weft/core/errors.h"
+#include "weft/core/spawn.h"
+#include "weft/runners/detail/abandoned.h"
 
 namespace weft {
 

@@ -23,9 +23,9 @@
 #include <memory>
 #include <string_view>
 
-#include "core/reactor.h"
-#include "runners/detail/reactor_link.h"
-#include "runners/runner.h"
+#include "weft/core/reactor.h"
+#include "weft/runners/detail/reactor_link.h"
+#include "weft/runners/runner.h"
 
 namespace weft {
 

@@ -1,4 +1,4 @@
-#include "runners/eventual_result.h"
+#include "weft/runners/eventual_result.h"
 
 #include <algorithm>
 #include <chrono>
@@ -7,10 +7,10 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "core/detail/exception_text.h"
-#include "core/detail/fork_generation.h"
-#include "core/errors.h"
-#include "core/reactor.h"
+#include "weft/core/detail/exception_text.h"
+#include "weft/core/detail/fork_generation.h"
+#include "weft/core/errors.h"
+#include "weft/core/reactor.h"
 
 namespace weft {
 namespace detail {

@@ -51,8 +51,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
-#include "core/task.h"
-#include "core/time.h"
+#include "weft/core/task.h"
+#include "weft/core/time.h"
 
 namespace weft {
 

@@ -1,4 +1,4 @@
-#include "runners/guest_reactor.h"
+#include "weft/runners/guest_reactor.h"
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -14,11 +14,11 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "core/backend.h"
-#include "core/backend_registry.h"
-#include "core/detail/fork_generation.h"
-#include "core/errors.h"
-#include "runners/detail/abandoned.h"
+#include "weft/core/backend.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/detail/fork_generation.h"
+#include "weft/core/errors.h"
+#include "weft/runners/detail/abandoned.h"
 
 namespace weft {
 namespace {

@@ -44,10 +44,10 @@
 #include <thread>
 #include <vector>
 
-#include "core/backend_registry.h"
-#include "core/detail/fork_generation.h"
-#include "core/reactor.h"
-#include "core/time.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/detail/fork_generation.h"
+#include "weft/core/reactor.h"
+#include "weft/core/time.h"
 
 namespace weft {
 

@@ -1,10 +1,10 @@
-#include "runners/host_runner.h"
+#include "weft/runners/host_runner.h"
 
 #include <algorithm>
 #include <utility>
 
-#include "core/errors.h"
-#include "core/spawn.h"
+#include "weft/core/errors.h"
+#include "weft/core/spawn.h"
 
 namespace weft {
 

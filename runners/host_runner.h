@@ -24,9 +24,9 @@
 #include <thread>
 #include <vector>
 
-#include "core/reactor.h"
-#include "runners/detail/reactor_link.h"
-#include "runners/runner.h"
+#include "weft/core/reactor.h"
+#include "weft/runners/detail/reactor_link.h"
+#include "weft/runners/runner.h"
 
 namespace weft {
 

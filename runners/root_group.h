@@ -30,13 +30,13 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "core/context.h"
-#include "core/deferred.h"
-#include "core/errors.h"
-#include "core/reactor.h"
-#include "core/spawn.h"
-#include "core/task.h"
-#include "core/task_group.h"
+#include "weft/core/context.h"
+#include "weft/core/deferred.h"
+#include "weft/core/errors.h"
+#include "weft/core/reactor.h"
+#include "weft/core/spawn.h"
+#include "weft/core/task.h"
+#include "weft/core/task_group.h"
 
 namespace weft {
 

@@ -1,11 +1,11 @@
-#include "runners/runner.h"
+#include "weft/runners/runner.h"
 
 #include <algorithm>
 #include <chrono>
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "core/errors.h"
+#include "weft/core/errors.h"
 
 namespace weft {
 

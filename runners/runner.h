@@ -44,10 +44,10 @@
 #include <type_traits>
 #include <utility>
 
-#include "core/detail/fork_generation.h"
-#include "core/task.h"
-#include "core/time.h"
-#include "runners/eventual_result.h"
+#include "weft/core/detail/fork_generation.h"
+#include "weft/core/task.h"
+#include "weft/core/time.h"
+#include "weft/runners/eventual_result.h"
 
 namespace weft {
 

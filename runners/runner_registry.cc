@@ -1,14 +1,14 @@
-#include "runners/runner_registry.h"
+#include "weft/runners/runner_registry.h"
 
 #include <mutex>
 #include <utility>
 
-#include "core/backend_registry.h"
-#include "core/detail/named_registry.h"
-#include "core/errors.h"
-#include "runners/blocking_runner.h"
-#include "runners/host_runner.h"
-#include "runners/threaded_runner.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/detail/named_registry.h"
+#include "weft/core/errors.h"
+#include "weft/runners/blocking_runner.h"
+#include "weft/runners/host_runner.h"
+#include "weft/runners/threaded_runner.h"
 
 namespace weft {
 namespace {

@@ -22,9 +22,9 @@
 #include <thread>
 #include <vector>
 
-#include "core/task.h"
-#include "core/time.h"
-#include "runners/runner.h"
+#include "weft/core/task.h"
+#include "weft/core/time.h"
+#include "weft/runners/runner.h"
 
 namespace weft {
 

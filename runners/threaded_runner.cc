@@ -1,12 +1,12 @@
-#include "runners/threaded_runner.h"
+#include "weft/runners/threaded_runner.h"
 
 #include <condition_variable>
 #include <exception>
 #include <utility>
 
-#include "core/backend_registry.h"
-#include "core/spawn.h"
-#include "runners/detail/abandoned.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/spawn.h"
+#include "weft/runners/detail/abandoned.h"
 
 namespace weft {
 

@@ -36,10 +36,10 @@
 #include <string_view>
 #include <thread>
 
-#include "core/backend_registry.h"
-#include "core/reactor.h"
-#include "runners/detail/reactor_link.h"
-#include "runners/runner.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/reactor.h"
+#include "weft/runners/detail/reactor_link.h"
+#include "weft/runners/runner.h"
 
 namespace weft {
 

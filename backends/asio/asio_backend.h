@@ -22,7 +22,7 @@
 #include <boost/asio/io_context.hpp>
 #include <memory>
 
-#include "core/reactor.h"
+#include "weft/core/reactor.h"
 
 namespace weft::asio {
 

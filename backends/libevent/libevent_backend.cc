@@ -1,4 +1,4 @@
-#include "backends/libevent/libevent_backend.h"
+#include "weft/backends/libevent/libevent_backend.h"
 
 #include <event2/event-config.h>
 #include <event2/thread.h>
@@ -25,10 +25,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "backends/detail/native_fd_scope.h"
-#include "core/backend.h"
-#include "core/backend_registry.h"
-#include "core/errors.h"
+#include "weft/backends/detail/native_fd_scope.h"
+#include "weft/core/backend.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/errors.h"
 
 namespace weft::libevent {
 namespace {

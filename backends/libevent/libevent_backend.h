@@ -31,7 +31,7 @@
 
 #include <memory>
 
-#include "core/reactor.h"
+#include "weft/core/reactor.h"
 
 namespace weft::libevent {
 

@@ -1,4 +1,4 @@
-#include "backends/libuv/libuv_backend.h"
+#include "weft/backends/libuv/libuv_backend.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -9,10 +9,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "backends/detail/native_fd_scope.h"
-#include "core/backend.h"
-#include "core/backend_registry.h"
-#include "core/errors.h"
+#include "weft/backends/detail/native_fd_scope.h"
+#include "weft/core/backend.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/errors.h"
 
 namespace weft::libuv {
 namespace {

@@ -24,7 +24,7 @@
 
 #include <memory>
 
-#include "core/reactor.h"
+#include "weft/core/reactor.h"
 
 namespace weft::libuv {
 

@@ -1,4 +1,4 @@
-#include "core/detail/fork_generation.h"
+#include "weft/core/detail/fork_generation.h"
 
 #include <pthread.h>
 

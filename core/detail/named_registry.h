@@ -20,7 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "core/errors.h"
+#include "weft/core/errors.h"
 
 namespace weft::detail {
 

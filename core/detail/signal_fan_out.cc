@@ -1,4 +1,4 @@
-#include "core/detail/signal_fan_out.h"
+#include "weft/core/detail/signal_fan_out.h"
 
 #include <sched.h>
 #include <unistd.h>

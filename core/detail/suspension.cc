@@ -1,7 +1,7 @@
-#include "core/detail/suspension.h"
+#include "weft/core/detail/suspension.h"
 
-#include "core/errors.h"
-#include "core/reactor.h"
+#include "weft/core/errors.h"
+#include "weft/core/reactor.h"
 
 namespace weft::detail {
 

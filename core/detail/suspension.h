@@ -15,7 +15,7 @@
 
 #include <coroutine>
 
-#include "core/detail/task_context.h"
+#include "weft/core/detail/task_context.h"
 
 namespace weft::detail {
 

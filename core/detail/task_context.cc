@@ -1,4 +1,4 @@
-#include "core/detail/task_context.h"
+#include "weft/core/detail/task_context.h"
 
 #include "absl/container/inlined_vector.h"
 

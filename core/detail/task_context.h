@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/detail/context_data.h"
+#include "weft/core/detail/context_data.h"
 
 namespace weft {
 class Reactor;

@@ -1,4 +1,4 @@
-#include "core/detail/timer_queue.h"
+#include "weft/core/detail/timer_queue.h"
 
 #include <utility>
 

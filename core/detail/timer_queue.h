@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
-#include "core/time.h"
+#include "weft/core/time.h"
 
 namespace weft::detail {
 

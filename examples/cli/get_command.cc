@@ -14,11 +14,11 @@
 #include <system_error>
 #include <thread>
 
-#include "core/errors.h"
+#include "weft/core/errors.h"
 #include "examples/http/http_client.h"
-#include "runners/guest_reactor.h"
-#include "runners/runner.h"
-#include "runners/runner_registry.h"
+#include "weft/runners/guest_reactor.h"
+#include "weft/runners/runner.h"
+#include "weft/runners/runner_registry.h"
 
 namespace weft::cli {
 namespace {

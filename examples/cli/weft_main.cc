@@ -27,16 +27,16 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "core/backend_registry.h"
-#include "core/deferred.h"
-#include "core/errors.h"
-#include "core/reactor.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
-#include "core/task.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/deferred.h"
+#include "weft/core/errors.h"
+#include "weft/core/reactor.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
+#include "weft/core/task.h"
 #include "examples/cli/get_command.h"
-#include "runners/runner.h"
-#include "runners/runner_registry.h"
+#include "weft/runners/runner.h"
+#include "weft/runners/runner_registry.h"
 
 #if WEFT_HAVE_GLIB
 #include <glib.h>
@@ -44,7 +44,7 @@
 #include <condition_variable>
 
 #include "examples/glib/weft_glib.h"
-#include "runners/guest_reactor.h"
+#include "weft/runners/guest_reactor.h"
 #endif
 
 namespace {

@@ -11,12 +11,12 @@
 #include <cstdio>
 #include <exception>
 
-#include "core/deferred.h"
-#include "core/errors.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
+#include "weft/core/deferred.h"
+#include "weft/core/errors.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
 #include "examples/glib/weft_glib.h"
-#include "runners/guest_reactor.h"
+#include "weft/runners/guest_reactor.h"
 
 namespace {
 

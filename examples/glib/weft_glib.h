@@ -12,7 +12,7 @@
 
 #include <glib.h>
 
-#include "runners/guest_reactor.h"
+#include "weft/runners/guest_reactor.h"
 
 namespace weft::glib {
 

@@ -4,10 +4,10 @@
 #include <cstring>
 #include <string>
 
-#include "core/backend_registry.h"
-#include "core/spawn.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/spawn.h"
 #include "examples/http/hello_server.h"
-#include "net/listener.h"
+#include "weft/net/listener.h"
 
 int main(int argc, char** argv) {
   std::string backend;

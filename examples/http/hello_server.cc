@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "net/serve.h"
+#include "weft/net/serve.h"
 
 namespace weft::http {
 

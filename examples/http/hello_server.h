@@ -11,9 +11,9 @@
 
 #include <string_view>
 
-#include "core/task.h"
-#include "net/listener.h"
-#include "net/stream.h"
+#include "weft/core/task.h"
+#include "weft/net/listener.h"
+#include "weft/net/stream.h"
 
 namespace weft::http {
 

@@ -9,8 +9,8 @@
 #include <stdexcept>
 
 #include "absl/strings/str_cat.h"
-#include "net/connect.h"
-#include "net/stream.h"
+#include "weft/net/connect.h"
+#include "weft/net/stream.h"
 
 namespace weft::http {
 

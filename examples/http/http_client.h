@@ -18,8 +18,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/task.h"
-#include "core/time.h"
+#include "weft/core/task.h"
+#include "weft/core/time.h"
 
 namespace weft::http {
 

@@ -1,4 +1,4 @@
-#include "net/detail/readiness_stream.h"
+#include "weft/net/detail/readiness_stream.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -12,8 +12,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "core/errors.h"
-#include "net/detail/errors.h"
+#include "weft/core/errors.h"
+#include "weft/net/detail/errors.h"
 
 namespace weft::net::detail {
 

@@ -5,8 +5,8 @@
 
 #include <memory>
 
-#include "net/detail/socket.h"
-#include "net/stream_impl.h"
+#include "weft/net/detail/socket.h"
+#include "weft/net/stream_impl.h"
 
 namespace weft::net::detail {
 

@@ -1,11 +1,11 @@
-#include "net/detail/socket.h"
+#include "weft/net/detail/socket.h"
 
 #include <unistd.h>
 
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
-#include "core/errors.h"
+#include "weft/core/errors.h"
 
 namespace weft::net::detail {
 

@@ -21,10 +21,10 @@
 #include <cstddef>
 #include <memory>
 
-#include "core/call_handle.h"
-#include "core/io_handle.h"
-#include "core/reactor.h"
-#include "net/io_request.h"
+#include "weft/core/call_handle.h"
+#include "weft/core/io_handle.h"
+#include "weft/core/reactor.h"
+#include "weft/net/io_request.h"
 
 namespace weft::net::detail {
 

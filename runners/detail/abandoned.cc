@@ -1,4 +1,4 @@
-#include "runners/detail/abandoned.h"
+#include "weft/runners/detail/abandoned.h"
 
 #include <atomic>
 

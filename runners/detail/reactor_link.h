@@ -14,8 +14,8 @@
 #include <mutex>
 
 #include "absl/functional/any_invocable.h"
-#include "core/deferred.h"
-#include "core/reactor.h"
+#include "weft/core/deferred.h"
+#include "weft/core/reactor.h"
 
 namespace weft::detail {
 

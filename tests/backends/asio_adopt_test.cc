@@ -1,5 +1,5 @@
 // A host that runs its own Boost.Asio io_context, with a weft reactor adopted onto it.
-#include "backends/asio/asio_backend.h"
+#include "weft/backends/asio/asio_backend.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,12 +11,12 @@
 #include <thread>
 #include <vector>
 
-#include "core/backend_registry.h"
-#include "core/deferred.h"
-#include "core/errors.h"
-#include "core/fd_wait.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/deferred.h"
+#include "weft/core/errors.h"
+#include "weft/core/fd_wait.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/adopted_work.h"

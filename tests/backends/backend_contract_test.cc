@@ -2,7 +2,7 @@
 // Reactor in between: the reactor clamps what it hands over (no deadline further than an hour,
 // no past deadline from inside a turn), so a backend's own conversions are only reached here.
 // Written once; instantiated for every name in the registry.
-#include "core/backend.h"
+#include "weft/core/backend.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/backend_registry.h"
+#include "weft/core/backend_registry.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
 

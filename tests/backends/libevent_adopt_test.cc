@@ -1,5 +1,5 @@
 // A host that runs its own libevent event_base, with a weft reactor adopted onto it.
-#include "backends/libevent/libevent_backend.h"
+#include "weft/backends/libevent/libevent_backend.h"
 
 #include <event2/event.h>
 #include <sys/socket.h>
@@ -10,12 +10,12 @@
 #include <thread>
 #include <vector>
 
-#include "core/backend_registry.h"
-#include "core/deferred.h"
-#include "core/errors.h"
-#include "core/fd_wait.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/deferred.h"
+#include "weft/core/errors.h"
+#include "weft/core/fd_wait.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/adopted_work.h"

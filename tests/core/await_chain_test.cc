@@ -11,10 +11,10 @@
 #include <memory>
 #include <vector>
 
-#include "core/deferred.h"
-#include "core/errors.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
+#include "weft/core/deferred.h"
+#include "weft/core/errors.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
 

@@ -1,5 +1,5 @@
 // The backend registry: names, the default, errors, and a backend registered at run time.
-#include "core/backend_registry.h"
+#include "weft/core/backend_registry.h"
 
 #include <atomic>
 #include <cerrno>
@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/errors.h"
+#include "weft/core/errors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

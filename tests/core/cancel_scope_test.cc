@@ -1,18 +1,18 @@
 // Cancel scopes and deadlines on a real reactor: written once, run on every backend. Ports
 // the behaviours trio's test_run.py (cancel scopes, shields, deadlines) and asyncio's
 // test_timeouts.py (nested timeouts, rescheduling, the swallowed-outer-cancel bug) check.
-#include "core/cancel_scope.h"
+#include "weft/core/cancel_scope.h"
 
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "core/deferred.h"
-#include "core/errors.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
-#include "core/task_group.h"
+#include "weft/core/deferred.h"
+#include "weft/core/errors.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
+#include "weft/core/task_group.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"

@@ -1,6 +1,6 @@
 // Context variables on a real reactor: written once, run on every backend. Ports what
 // CPython's test_context.py and asyncio's context tests (test_tasks, test_events) check.
-#include "core/context.h"
+#include "weft/core/context.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -9,10 +9,10 @@
 #include <thread>
 #include <vector>
 
-#include "core/deferred.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
-#include "core/task_group.h"
+#include "weft/core/deferred.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
+#include "weft/core/task_group.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"

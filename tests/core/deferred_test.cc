@@ -1,12 +1,12 @@
 // Deferred on its own: firing, consumers, cancellation, unhandled errors. No
 // reactor needed.
-#include "core/deferred.h"
+#include "weft/core/deferred.h"
 
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "core/errors.h"
+#include "weft/core/errors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

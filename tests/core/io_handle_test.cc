@@ -1,6 +1,6 @@
 // IoHandle: one registration per descriptor for the handle's life. Written once, run on every
 // backend.
-#include "core/io_handle.h"
+#include "weft/core/io_handle.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -9,7 +9,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/errors.h"
+#include "weft/core/errors.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
 

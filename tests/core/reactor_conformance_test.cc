@@ -1,7 +1,7 @@
 // The Reactor conformance suite: written once against core/reactor.h and run on
 // every backend in the registry (one instantiation at the bottom). No test
 // names a backend.
-#include "core/reactor.h"
+#include "weft/core/reactor.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
-#include "core/backend_registry.h"
-#include "core/errors.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/errors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"

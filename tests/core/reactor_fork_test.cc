@@ -2,7 +2,7 @@
 // an inherited reactor can only be destroyed, and destroying it changes nothing the parent
 // sees; any other use throws UsageError; a new reactor works. Children exit with a status and
 // are killed (failing the test) if they hang.
-#include "core/reactor.h"
+#include "weft/core/reactor.h"
 
 #include <unistd.h>
 
@@ -14,8 +14,8 @@
 #include <string>
 #include <utility>
 
-#include "core/backend_registry.h"
-#include "core/errors.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/errors.h"
 #include "gtest/gtest.h"
 #include "tests/core/run_in_child.h"
 #include "tests/testing/backends.h"

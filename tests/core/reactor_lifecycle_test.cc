@@ -3,7 +3,7 @@
 // process or later in it. Nothing here may end the process: failures are exceptions
 // (std::system_error, EMFILE when descriptors run out). Child processes run the scenarios
 // that change process-wide state.
-#include "core/reactor.h"
+#include "weft/core/reactor.h"
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -21,7 +21,7 @@
 #include <typeinfo>
 #include <vector>
 
-#include "core/backend_registry.h"
+#include "weft/core/backend_registry.h"
 #include "gtest/gtest.h"
 #include "tests/core/run_in_child.h"
 #include "tests/testing/backends.h"

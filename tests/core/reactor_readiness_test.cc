@@ -7,7 +7,7 @@
 //
 // An fd that cannot be watched is a std::system_error naming the caller's fd (not weft's
 // duplicate of it), never another exception type and never the end of the process.
-#include "core/reactor.h"
+#include "weft/core/reactor.h"
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -24,7 +24,7 @@
 #include <typeinfo>
 
 #include "absl/strings/str_cat.h"
-#include "core/backend_registry.h"
+#include "weft/core/backend_registry.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/core/run_in_child.h"

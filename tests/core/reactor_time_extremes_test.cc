@@ -1,11 +1,11 @@
 // Deadlines at the ends of time, on every backend in the registry: a deadline at
 // TimePoint::min() is simply due, Duration::max() and TimePoint::max() mean never, and neither
 // end overflows a conversion or keeps a near timer from firing.
-#include "core/reactor.h"
+#include "weft/core/reactor.h"
 
 #include <chrono>
 
-#include "core/backend_registry.h"
+#include "weft/core/backend_registry.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
 

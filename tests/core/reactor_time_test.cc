@@ -2,7 +2,7 @@
 // run on every backend. These are the classes of bug behind "Duration::max() fires at once",
 // "a timer re-arming itself in the past runs forever in one turn" and "run() livelocks when a
 // stop is pending and a timer is due".
-#include "core/reactor.h"
+#include "weft/core/reactor.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,10 +13,10 @@
 #include <thread>
 #include <vector>
 
-#include "core/errors.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
-#include "core/timer.h"
+#include "weft/core/errors.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
+#include "weft/core/timer.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
 

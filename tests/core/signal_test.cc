@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/backend_registry.h"
-#include "core/reactor.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/reactor.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
 

@@ -1,6 +1,6 @@
 // Tasks, Deferreds and awaitables on a real reactor: written once, run on every
 // backend.
-#include "core/task.h"
+#include "weft/core/task.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,12 +10,12 @@
 #include <string>
 #include <vector>
 
-#include "core/cancel_scope.h"
-#include "core/deferred.h"
-#include "core/errors.h"
-#include "core/fd_wait.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
+#include "weft/core/cancel_scope.h"
+#include "weft/core/deferred.h"
+#include "weft/core/errors.h"
+#include "weft/core/fd_wait.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"

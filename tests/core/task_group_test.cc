@@ -1,17 +1,17 @@
 // Task groups on a real reactor: written once, run on every backend. Ports the behaviours
 // trio's test_run.py (nurseries, nursery.start) and asyncio's test_taskgroups.py check.
-#include "core/task_group.h"
+#include "weft/core/task_group.h"
 
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "core/cancel_scope.h"
-#include "core/deferred.h"
-#include "core/errors.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
+#include "weft/core/cancel_scope.h"
+#include "weft/core/deferred.h"
+#include "weft/core/errors.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"

@@ -3,8 +3,8 @@
 #include <future>
 #include <thread>
 
-#include "core/errors.h"
-#include "core/reactor.h"
+#include "weft/core/errors.h"
+#include "weft/core/reactor.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
 

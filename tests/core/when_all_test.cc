@@ -1,17 +1,17 @@
 // when_all / when_any on a real reactor: written once, run on every backend. Ports what
 // asyncio's gather/wait tests and corral's allOf/anyOf tests check.
-#include "core/when_all.h"
+#include "weft/core/when_all.h"
 
 #include <stdexcept>
 #include <string>
 #include <variant>
 #include <vector>
 
-#include "core/cancel_scope.h"
-#include "core/deferred.h"
-#include "core/errors.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
+#include "weft/core/cancel_scope.h"
+#include "weft/core/deferred.h"
+#include "weft/core/errors.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"

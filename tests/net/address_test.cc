@@ -1,5 +1,5 @@
 // Address: parsing, formatting, comparison and hashing of IPv4, IPv6 and Unix addresses.
-#include "net/address.h"
+#include "weft/net/address.h"
 
 #include <unordered_set>
 

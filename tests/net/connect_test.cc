@@ -1,6 +1,6 @@
 // connect() and resolve(): errors that say what failed, Happy Eyeballs (RFC 8305) against fake
 // resolver answers, timeouts, and cancellation that abandons a lookup at once.
-#include "net/connect.h"
+#include "weft/net/connect.h"
 
 #include <netdb.h>
 #include <sys/socket.h>
@@ -9,12 +9,12 @@
 #include <map>
 #include <vector>
 
-#include "core/errors.h"
-#include "core/sleep.h"
+#include "weft/core/errors.h"
+#include "weft/core/sleep.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "net/listener.h"
-#include "net/resolver.h"
+#include "weft/net/listener.h"
+#include "weft/net/resolver.h"
 #include "tests/net/net_testing.h"
 
 namespace weft::net {

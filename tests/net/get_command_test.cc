@@ -5,8 +5,8 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "net/listener.h"
-#include "runners/runner_registry.h"
+#include "weft/net/listener.h"
+#include "weft/runners/runner_registry.h"
 #include "tests/net/process.h"
 #include "tests/testing/backends.h"
 

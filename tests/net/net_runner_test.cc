@@ -2,10 +2,10 @@
 // run to completion, and a runner timeout that cancels a pending read and leaks nothing.
 #include <array>
 
-#include "core/errors.h"
-#include "core/spawn.h"
+#include "weft/core/errors.h"
+#include "weft/core/spawn.h"
 #include "gtest/gtest.h"
-#include "net/net.h"
+#include "weft/net/net.h"
 #include "tests/net/net_testing.h"
 #include "tests/testing/runners.h"
 

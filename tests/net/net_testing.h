@@ -13,12 +13,12 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/deferred.h"
-#include "core/io_handle.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
+#include "weft/core/deferred.h"
+#include "weft/core/io_handle.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
 #include "gtest/gtest.h"
-#include "net/net.h"
+#include "weft/net/net.h"
 #include "tests/testing/backends.h"
 
 namespace weft::testing {

@@ -12,14 +12,14 @@
 #include <string>
 #include <vector>
 
-#include "core/cancel_scope.h"
-#include "core/errors.h"
-#include "core/sleep.h"
+#include "weft/core/cancel_scope.h"
+#include "weft/core/errors.h"
+#include "weft/core/sleep.h"
 #include "examples/http/hello_server.h"
 #include "examples/http/http_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "net/net.h"
+#include "weft/net/net.h"
 #include "tests/net/net_testing.h"
 #include "tests/net/process.h"
 

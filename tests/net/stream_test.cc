@@ -1,6 +1,6 @@
 // Streams over TCP and Unix sockets, on every backend: data, end of stream, half-close, reset,
 // backpressure, fairness, cancellation, concurrent writes, and cleanup (no fd left open).
-#include "net/stream.h"
+#include "weft/net/stream.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -14,14 +14,14 @@
 #include <string>
 #include <vector>
 
-#include "core/errors.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
+#include "weft/core/errors.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "net/connect.h"
-#include "net/listener.h"
-#include "net/serve.h"
+#include "weft/net/connect.h"
+#include "weft/net/listener.h"
+#include "weft/net/serve.h"
 #include "tests/net/net_testing.h"
 
 namespace weft::net {

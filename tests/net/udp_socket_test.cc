@@ -1,11 +1,11 @@
 // UdpSocket: datagrams with their sender, truncation reported, connected sockets, cancellation.
-#include "net/udp_socket.h"
+#include "weft/net/udp_socket.h"
 
 #include <array>
 #include <string>
 
-#include "core/errors.h"
-#include "core/sleep.h"
+#include "weft/core/errors.h"
+#include "weft/core/sleep.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/net/net_testing.h"

@@ -1,6 +1,6 @@
 // What only the blocking runner promises: the loop runs during calls and pauses
 // between them.
-#include "runners/blocking_runner.h"
+#include "weft/runners/blocking_runner.h"
 
 #include <atomic>
 #include <memory>
@@ -9,10 +9,10 @@
 #include <thread>
 #include <vector>
 
-#include "core/backend_registry.h"
-#include "core/errors.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/errors.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/runners/cpu_time.h"

@@ -12,8 +12,8 @@
 #include <string_view>
 #include <utility>
 
-#include "core/backend.h"
-#include "core/backend_registry.h"
+#include "weft/core/backend.h"
+#include "weft/core/backend_registry.h"
 
 namespace weft::testing {
 

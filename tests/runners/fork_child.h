@@ -16,8 +16,8 @@
 #include <string_view>
 #include <thread>
 
-#include "core/errors.h"
-#include "core/time.h"
+#include "weft/core/errors.h"
+#include "weft/core/time.h"
 #include "gtest/gtest.h"
 
 namespace weft::testing {

@@ -1,7 +1,7 @@
 // weft as a guest in a host's loop, on every backend, waiting both ways (the backend's own
 // descriptor where it has one, a helper thread otherwise). The test's thread is the host: it
 // polls the guest's fd for at most its timeout, then steps it.
-#include "runners/guest_reactor.h"
+#include "weft/runners/guest_reactor.h"
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -16,13 +16,13 @@
 #include <tuple>
 #include <vector>
 
-#include "core/deferred.h"
-#include "core/fd_wait.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
+#include "weft/core/deferred.h"
+#include "weft/core/fd_wait.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "runners/host_runner.h"
+#include "weft/runners/host_runner.h"
 #include "tests/runners/failing_backend.h"
 #include "tests/runners/fork_child.h"
 #include "tests/testing/backends.h"

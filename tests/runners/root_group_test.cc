@@ -1,14 +1,14 @@
 // The runner-side root group on a bare reactor, on every backend: background work keeps its
 // starter's context, its errors are reported with its name, and close() cancels and awaits
 // all of it.
-#include "runners/root_group.h"
+#include "weft/runners/root_group.h"
 
 #include <string>
 #include <vector>
 
-#include "core/context.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
+#include "weft/core/context.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"

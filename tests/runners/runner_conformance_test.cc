@@ -1,7 +1,7 @@
 // The Runner conformance suite: what every runner promises, on every backend.
 // Written once against runners/runner.h; instantiated over (registered runner x
 // registered backend).
-#include "runners/runner.h"
+#include "weft/runners/runner.h"
 
 #include <atomic>
 #include <memory>
@@ -12,13 +12,13 @@
 #include <tuple>
 #include <vector>
 
-#include "core/backend_registry.h"
-#include "core/errors.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/errors.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "runners/runner_registry.h"
+#include "weft/runners/runner_registry.h"
 #include "tests/runners/cpu_time.h"
 #include "tests/runners/fork_child.h"
 #include "tests/testing/backends.h"

@@ -1,15 +1,15 @@
 // Context variables and cancellation through runners, on every runner and backend: what
 // Runner::run/submit carry from the calling thread, and what they must not leak.
-#include "core/context.h"
+#include "weft/core/context.h"
 
 #include <string>
 
-#include "core/cancel_scope.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
-#include "core/task_group.h"
+#include "weft/core/cancel_scope.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
+#include "weft/core/task_group.h"
 #include "gtest/gtest.h"
-#include "runners/runner.h"
+#include "weft/runners/runner.h"
 #include "tests/testing/runners.h"
 
 namespace weft {

@@ -1,16 +1,16 @@
 // The runner registry and the current runner (`%autoawait NAME`).
-#include "runners/runner_registry.h"
+#include "weft/runners/runner_registry.h"
 
 #include <cstdlib>
 #include <memory>
 #include <string>
 
-#include "core/backend_registry.h"
-#include "core/errors.h"
-#include "core/reactor.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/errors.h"
+#include "weft/core/reactor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "runners/blocking_runner.h"
+#include "weft/runners/blocking_runner.h"
 
 namespace weft {
 namespace {

@@ -1,17 +1,17 @@
 // What only the threaded runner promises: the loop keeps running between calls
 // on its own thread, many threads may submit and wait at once, and shutdown
 // leaves nobody waiting.
-#include "runners/threaded_runner.h"
+#include "weft/runners/threaded_runner.h"
 
 #include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
 
-#include "core/backend_registry.h"
-#include "core/errors.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/errors.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/runners/failing_backend.h"

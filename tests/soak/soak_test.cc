@@ -21,14 +21,14 @@
 #include <thread>
 #include <vector>
 
-#include "core/deferred.h"
-#include "core/errors.h"
-#include "core/fd_wait.h"
-#include "core/reactor.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
+#include "weft/core/deferred.h"
+#include "weft/core/errors.h"
+#include "weft/core/fd_wait.h"
+#include "weft/core/reactor.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
 #include "gtest/gtest.h"
-#include "runners/runner_registry.h"
+#include "weft/runners/runner_registry.h"
 #include "tests/testing/backends.h"
 
 namespace weft {

@@ -14,11 +14,11 @@
 #include <thread>
 #include <vector>
 
-#include "core/deferred.h"
-#include "core/fd_wait.h"
-#include "core/reactor.h"
-#include "core/sleep.h"
-#include "core/spawn.h"
+#include "weft/core/deferred.h"
+#include "weft/core/fd_wait.h"
+#include "weft/core/reactor.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

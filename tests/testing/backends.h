@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "core/backend_registry.h"
-#include "core/reactor.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/reactor.h"
 #include "gtest/gtest.h"
 
 namespace weft::testing {

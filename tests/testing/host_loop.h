@@ -19,7 +19,7 @@
 #include <tuple>
 
 #include "gtest/gtest.h"
-#include "runners/guest_reactor.h"
+#include "weft/runners/guest_reactor.h"
 #include "tests/testing/backends.h"
 
 namespace weft::testing {

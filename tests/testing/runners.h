@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "runners/runner.h"
-#include "runners/runner_registry.h"
+#include "weft/runners/runner.h"
+#include "weft/runners/runner_registry.h"
 #include "tests/testing/backends.h"
 #include "tests/testing/host_loop.h"
 

@@ -6,7 +6,7 @@
 // per-test fd-leak check exact.
 #include <csignal>
 
-#include "core/backend_registry.h"
+#include "weft/core/backend_registry.h"
 #include "gtest/gtest.h"
 
 namespace {
