@@ -7,11 +7,8 @@
 
 #include <cstdio>
 
+#include "bench/pair.h"
 #include "benchmark/benchmark.h"
-
-namespace weft::bench {
-void register_weft_benchmarks();
-}
 
 int main(int argc, char** argv) {
 #ifndef NDEBUG
@@ -19,13 +16,13 @@ int main(int argc, char** argv) {
                "weft_bench: WARNING: this is not an optimized build (NDEBUG unset); its figures "
                "mean nothing. Build with the release preset (cmake/bench.sh does).\n");
 #endif
-  // fd_chain_1000 needs ~3000 descriptors (weft watches its own duplicate of each).
+  // fd_turn_idle10000 needs ~30,000 descriptors (weft watches its own duplicate of each).
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
     limit.rlim_cur = limit.rlim_max;
     setrlimit(RLIMIT_NOFILE, &limit);
   }
-  weft::bench::register_weft_benchmarks();
+  weft::bench::run_registrations();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -1,40 +1,51 @@
 // Shared by weft's benchmarks: workload sizes (weft and the raw baselines do the same work),
 // thread pinning for the cross-thread figures, and heap accounting for the memory figures.
 //
-// Every benchmark is named <operation>/<backend>/<weft|raw>, so a weft row pairs with its
-// baseline by name (bench/report.py does).
+// Every benchmark is named <operation>/<backend>/<weft|raw|raw_idiom>, registered in pairs
+// (bench/pair.h), so a weft row pairs with its baseline by name (bench/report.py does).
 #ifndef WEFT_BENCH_BENCH_SUPPORT_H_
 #define WEFT_BENCH_BENCH_SUPPORT_H_
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench/pair.h"
 #include "benchmark/benchmark.h"
 
 namespace weft::bench {
 
 // Work per benchmark iteration.
-inline constexpr int kBatch = 1000;        // call_soon_batch: callbacks queued, then run
-inline constexpr int kChain = 1000;        // call_soon_chain: each callback queues the next
-inline constexpr int kTimers = 1'000'000;  // timers_arm, timers_fire: libuv's million timers
-inline constexpr int kTimerSpreadMs = 50;  // deadlines spread over [1, 50] ms
-inline constexpr int kChurn = 100'000;     // timers_churn: arm + cancel
-inline constexpr int kFlood = 100'000;     // xthread_flood: calls per iteration, all senders
-inline constexpr int kFdHops = 10'000;     // fd_chain: readiness hops along the chain
-inline constexpr int kTasks = 10'000;      // coro_spawn: tasks spawned and finished
-inline constexpr int kAwaits = 100'000;    // coro_await_ready, coro_sleep0
+inline constexpr int kBatch = 1000;           // call_soon_batch: callbacks queued, then run
+inline constexpr int kChain = 1000;           // call_soon_chain: each callback queues the next
+inline constexpr int kTimers = 1'000'000;     // timers_arm, timers_fire: libuv's million timers
+inline constexpr int kTimerSpreadMs = 50;     // deadlines spread over [1, 50] ms
+inline constexpr int kChurn = 100'000;        // timers_churn: arm + cancel
+inline constexpr int kFlood = 100'000;        // xthread_flood: calls per iteration, all senders
+inline constexpr int kFdHops = 10'000;        // fd_chain: readiness hops along the chain
+inline constexpr int kTasks = 10'000;         // coro_spawn: tasks spawned and finished
+inline constexpr int kAwaits = 100'000;       // coro_await_ready, coro_sleep0
+inline constexpr int kSubmitters = 8;         // runner_threaded_8_submitters: threads at once
+inline constexpr int kSubmitterCalls = 200;   // ... calls per thread per iteration
+inline constexpr int kIdleFds = 10'000;       // fd_turn_idle10000: watched fds that never fire
+inline constexpr int kWatchMemoryFds = 1000;  // watch_memory: fds watched at once
 
 // Pins the calling thread to one CPU (no-op if it cannot). Cross-thread figures are taken
 // twice: both threads on CPU 0 ("same_cpu"), and on CPUs 0 and 1 ("cross_cpu").
@@ -71,15 +82,45 @@ inline void check(benchmark::State& state, std::int64_t got, std::int64_t want) 
   }
 }
 
+// Per-operation latencies of one benchmark run, reported as counters p50_us and p99_us (the
+// median of the repetitions is what docs/benchmarks.md shows).
+class Latencies {
+ public:
+  void reserve(std::size_t n) { samples_.reserve(n); }
+  void add(std::chrono::steady_clock::duration d) {
+    samples_.push_back(std::chrono::duration<double, std::micro>(d).count());
+  }
+  void merge(const Latencies& other) {
+    samples_.insert(samples_.end(), other.samples_.begin(), other.samples_.end());
+  }
+  double percentile(double p) {
+    if (samples_.empty()) return 0;
+    const std::size_t at =
+        std::min(samples_.size() - 1, static_cast<std::size_t>(p / 100 * samples_.size()));
+    std::nth_element(samples_.begin(), samples_.begin() + static_cast<std::ptrdiff_t>(at),
+                     samples_.end());
+    return samples_[at];
+  }
+  void report(benchmark::State& state) {
+    state.counters["p50_us"] = percentile(50);
+    state.counters["p99_us"] = percentile(99);
+  }
+
+ private:
+  std::vector<double> samples_;
+};
+
 // Cross-thread round trips: `call(fn)` hands fn to the loop thread; this thread waits (futex,
 // not spinning: on one CPU the loop could not run) until fn has run. Same driver for weft and
-// every raw library.
+// every raw library. Each round trip is timed (p50/p99 counters).
 template <typename Call>
 void round_trips(benchmark::State& state, int caller_cpu, Call&& call) {
   if (caller_cpu >= 0) pin_to_cpu(caller_cpu);
   std::atomic<std::uint32_t> done{0};
   std::uint32_t expected = 0;
+  Latencies latencies;
   for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
     call([&done] {
       done.fetch_add(1, std::memory_order_release);
       done.notify_one();
@@ -89,10 +130,134 @@ void round_trips(benchmark::State& state, int caller_cpu, Call&& call) {
          seen = done.load(std::memory_order_acquire)) {
       done.wait(seen);
     }
+    latencies.add(std::chrono::steady_clock::now() - start);
   }
   unpin();
   check(state, done.load(), state.iterations());
   state.SetItemsProcessed(state.iterations());
+  latencies.report(state);
+}
+
+// What a runner's caller does to wait for one result, written the way weft's EventualResult
+// does it: a state with a mutex, a condition variable and a done flag; the loop thread sets the
+// flag under the lock and notifies after releasing it; the caller sleeps on the condition
+// variable. The floor of the threaded and host runners is this wait around one cross-thread
+// call of the library.
+class Completion {
+ public:
+  void set() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+  }
+  void wait() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return done_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+};
+
+// `calls_per_thread` runner-style round trips from each of `submitters` threads at once; every
+// call is timed. `call(fn)` hands fn to the loop thread. One iteration is the whole batch.
+template <typename Call>
+void submitter_round_trips(benchmark::State& state, int submitters, int calls_per_thread,
+                           Call&& call) {
+  Latencies all;
+  std::int64_t done_calls = 0;
+  for (auto _ : state) {
+    std::vector<Latencies> per_thread(submitters);
+    std::vector<std::thread> threads;
+    std::atomic<std::int64_t> finished{0};
+    for (int t = 0; t < submitters; ++t) {
+      threads.emplace_back([&, t] {
+        per_thread[t].reserve(calls_per_thread);
+        for (int i = 0; i < calls_per_thread; ++i) {
+          const auto start = std::chrono::steady_clock::now();
+          auto completion = std::make_shared<Completion>();
+          call([completion, &finished] {
+            finished.fetch_add(1, std::memory_order_relaxed);
+            completion->set();
+          });
+          completion->wait();
+          per_thread[t].add(std::chrono::steady_clock::now() - start);
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    for (Latencies& l : per_thread) all.merge(l);
+    done_calls += finished.load();
+  }
+  check(state, done_calls, state.iterations() * submitters * calls_per_thread);
+  state.SetItemsProcessed(state.iterations() * submitters * calls_per_thread);
+  all.report(state);
+}
+
+// Threads that keep every CPU busy while a benchmark runs (a new user's "busy machine"): one per
+// CPU, either a pure-CPU loop (kCpu: no system calls, so it is only ever preempted by the
+// scheduler) or a loop of write() calls to /dev/null (kSyscalls: `yes > /dev/null`).
+class BusyNeighbours {
+ public:
+  enum class Kind { kNone, kCpu, kSyscalls };
+  explicit BusyNeighbours(Kind kind) {
+    if (kind == Kind::kNone) return;
+    const unsigned n = std::thread::hardware_concurrency();
+    for (unsigned i = 0; i < n; ++i) {
+      threads_.emplace_back([this, kind] {
+        if (kind == Kind::kCpu) {
+          std::uint64_t x = 0;
+          while (!stop_.load(std::memory_order_relaxed)) {
+            for (int j = 0; j < 1000; ++j) x = x * 6364136223846793005ULL + 1;
+            benchmark::DoNotOptimize(x);
+          }
+        } else {
+          const int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+          static const char kLine[] = "y\n";
+          while (!stop_.load(std::memory_order_relaxed)) {
+            [[maybe_unused]] ssize_t w = write(fd, kLine, 2);
+          }
+          close(fd);
+        }
+      });
+    }
+  }
+  ~BusyNeighbours() {
+    stop_.store(true);
+    for (std::thread& thread : threads_) thread.join();
+  }
+  BusyNeighbours(const BusyNeighbours&) = delete;
+  BusyNeighbours& operator=(const BusyNeighbours&) = delete;
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+};
+
+// Runner-style round trips (Completion waits) from this thread, timed one by one, with
+// `neighbours` busy beside them. The floor of runner_threaded and runner_threaded_busy_*.
+template <typename Call>
+void runner_round_trips(benchmark::State& state, BusyNeighbours::Kind neighbours, Call&& call) {
+  BusyNeighbours busy(neighbours);
+  Latencies latencies;
+  std::int64_t done = 0;
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    auto completion = std::make_shared<Completion>();
+    call([completion, &done] {
+      ++done;
+      completion->set();
+    });
+    completion->wait();
+    latencies.add(std::chrono::steady_clock::now() - start);
+  }
+  check(state, done, state.iterations());
+  state.SetItemsProcessed(state.iterations());
+  latencies.report(state);
 }
 
 // A flood of kFlood calls per iteration from `senders` threads; every delivery is counted.
@@ -210,8 +375,54 @@ void xthread_flood_over(benchmark::State& state, int senders) {
   flood(state, senders, [&](auto fn) { loop.call(std::move(fn)); });
 }
 
-// A raw library's baselines, one function per shape of work. register_raw() names them
-// <operation>/<library>/raw, one per operation weft's side registers, with the same settings.
+template <typename LoopThread>
+void runner_floor_over(benchmark::State& state, BusyNeighbours::Kind neighbours) {
+  LoopThread loop(-1);
+  runner_round_trips(state, neighbours, [&](auto fn) { loop.call(std::move(fn)); });
+}
+template <typename LoopThread>
+void submitters_over(benchmark::State& state, int submitters) {
+  LoopThread loop(-1);
+  submitter_round_trips(state, submitters, kSubmitterCalls,
+                        [&](auto fn) { loop.call(std::move(fn)); });
+}
+
+// Descriptors open in this process (for descriptors per watched fd).
+inline int open_descriptors() {
+  int n = 0;
+  if (DIR* dir = opendir("/proc/self/fd")) {
+    while (readdir(dir) != nullptr) ++n;
+    closedir(dir);
+  }
+  return n;
+}
+
+// Socketpairs whose read ends are watched and never become readable (fd_turn_idle*).
+class IdlePairs {
+ public:
+  explicit IdlePairs(int n) {
+    for (int i = 0; i < n; ++i) {
+      int pair[2];
+      if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) return;
+      fds_.push_back(pair[0]);
+      fds_.push_back(pair[1]);
+    }
+  }
+  ~IdlePairs() {
+    for (int fd : fds_) close(fd);
+  }
+  IdlePairs(const IdlePairs&) = delete;
+  IdlePairs& operator=(const IdlePairs&) = delete;
+  bool ok(int n) const { return static_cast<int>(fds_.size()) == 2 * n; }
+  int read_end(int i) const { return fds_[2 * i]; }
+
+ private:
+  std::vector<int> fds_;
+};
+
+// A raw library's baselines, one function per shape of work. register_raw() adds them as the
+// "raw" side of <operation>/<library> (bench/pair.h); weft's side registers the pair. Null
+// members are skipped. Other idioms of the same library are added with add_raw() directly.
 struct RawSuite {
   void (*batch)(benchmark::State&, int n);              // n callbacks queued, then run
   void (*chain)(benchmark::State&, int n);              // n links, each queuing the next
@@ -223,44 +434,71 @@ struct RawSuite {
   void (*fd_chain)(benchmark::State&, int n);
   void (*one_turn)(benchmark::State&);        // one callback, one iteration
   void (*one_turn_fresh)(benchmark::State&);  // the same on a fresh loop
+  void (*runner_floor)(benchmark::State&, BusyNeighbours::Kind neighbours);
+  void (*submitters)(benchmark::State&, int submitters);
+  void (*create_destroy)(benchmark::State&);          // a loop as weft's backend makes one
+  void (*watch_memory)(benchmark::State&);            // bytes and descriptors per watched fd
+  void (*fd_turn_idle)(benchmark::State&, int idle);  // one active fd beside `idle` idle ones
+  void (*watch_churn)(benchmark::State&);             // watch an fd, one turn, unwatch
 };
 
+// The operations of weft_benchmarks.cc, each with the raw function that does the same work.
 inline bool register_raw(const std::string& library, RawSuite raw) {
-  auto add = [&](const std::string& op, auto fn) {
-    return benchmark::RegisterBenchmark((op + "/" + library + "/raw").c_str(), fn);
-  };
-  add("call_soon_batch", [raw](benchmark::State& s) { raw.batch(s, kBatch); });
-  add("call_soon_chain", [raw](benchmark::State& s) { raw.chain(s, kChain); });
-  add("loop_turn", raw.loop_turn);
-  add("timers_arm", [raw](benchmark::State& s) { raw.timers(s, true); })
-      ->MeasureProcessCPUTime()
-      ->Unit(benchmark::kMillisecond);
-  add("timers_fire", [raw](benchmark::State& s) { raw.timers(s, false); })
-      ->MeasureProcessCPUTime()
-      ->Unit(benchmark::kMillisecond);
-  add("timers_churn", raw.timers_churn);
-  add("xthread_rtt_same_cpu", [raw](benchmark::State& s) {
-    raw.xthread_rtt(s, 0, 0);
-  })->UseRealTime();
-  add("xthread_rtt_cross_cpu", [raw](benchmark::State& s) {
-    raw.xthread_rtt(s, 0, 1);
-  })->UseRealTime();
-  for (int senders : {1, 2, 4}) {
-    add("xthread_flood_" + std::to_string(senders), [raw, senders](benchmark::State& s) {
-      raw.xthread_flood(s, senders);
-    })->UseRealTime();
+  auto add = [&](const std::string& op, BenchFn fn) { add_raw(op, library, "raw", std::move(fn)); };
+  if (raw.batch) {
+    add("call_soon_batch", [raw](benchmark::State& s) { raw.batch(s, kBatch); });
+    // A task replaces a posted callback (the nearest raw analogue, not the same work).
+    add("coro_spawn", [raw](benchmark::State& s) { raw.batch(s, kTasks); });
   }
-  for (int n : {100, 1000}) {
-    add("fd_chain_" + std::to_string(n), [raw, n](benchmark::State& s) { raw.fd_chain(s, n); });
+  if (raw.chain) {
+    add("call_soon_chain", [raw](benchmark::State& s) { raw.chain(s, kChain); });
+    add("coro_sleep0", [raw](benchmark::State& s) { raw.chain(s, kAwaits); });
   }
-  // A task replaces a posted callback; a yield (sleep of zero) replaces a chain link.
-  add("coro_spawn", [raw](benchmark::State& s) { raw.batch(s, kTasks); });
-  add("coro_sleep0", [raw](benchmark::State& s) { raw.chain(s, kAwaits); });
-  add("runner_blocking", raw.one_turn);
-  add("runner_blocking_fresh", raw.one_turn_fresh);
-  // The floor of the threaded and host runners: the library's own cross-thread round trip.
-  add("runner_threaded", [raw](benchmark::State& s) { raw.xthread_rtt(s, -1, -1); })->UseRealTime();
-  add("runner_host", [raw](benchmark::State& s) { raw.xthread_rtt(s, -1, -1); })->UseRealTime();
+  if (raw.loop_turn) add("loop_turn", raw.loop_turn);
+  if (raw.timers) {
+    add("timers_arm", [raw](benchmark::State& s) { raw.timers(s, true); });
+    add("timers_fire", [raw](benchmark::State& s) { raw.timers(s, false); });
+  }
+  if (raw.timers_churn) add("timers_churn", raw.timers_churn);
+  if (raw.xthread_rtt) {
+    add("xthread_rtt_same_cpu", [raw](benchmark::State& s) { raw.xthread_rtt(s, 0, 0); });
+    add("xthread_rtt_cross_cpu", [raw](benchmark::State& s) { raw.xthread_rtt(s, 0, 1); });
+  }
+  if (raw.xthread_flood) {
+    for (int senders : {1, 2, 4}) {
+      add("xthread_flood_" + std::to_string(senders),
+          [raw, senders](benchmark::State& s) { raw.xthread_flood(s, senders); });
+    }
+  }
+  if (raw.fd_chain) {
+    for (int n : {100, 1000}) {
+      add("fd_chain_" + std::to_string(n), [raw, n](benchmark::State& s) { raw.fd_chain(s, n); });
+    }
+  }
+  if (raw.one_turn) add("runner_blocking", raw.one_turn);
+  if (raw.one_turn_fresh) add("runner_blocking_fresh", raw.one_turn_fresh);
+  if (raw.runner_floor) {
+    using Kind = BusyNeighbours::Kind;
+    add("runner_threaded", [raw](benchmark::State& s) { raw.runner_floor(s, Kind::kNone); });
+    add("runner_host", [raw](benchmark::State& s) { raw.runner_floor(s, Kind::kNone); });
+    add("runner_threaded_busy_cpu",
+        [raw](benchmark::State& s) { raw.runner_floor(s, Kind::kCpu); });
+    add("runner_threaded_busy_syscalls",
+        [raw](benchmark::State& s) { raw.runner_floor(s, Kind::kSyscalls); });
+  }
+  if (raw.submitters) {
+    add("runner_threaded_8_submitters",
+        [raw](benchmark::State& s) { raw.submitters(s, kSubmitters); });
+  }
+  if (raw.create_destroy) add("reactor_create_destroy", raw.create_destroy);
+  if (raw.watch_memory) add("watch_memory", raw.watch_memory);
+  if (raw.fd_turn_idle) {
+    for (int idle : {0, kIdleFds}) {
+      add("fd_turn_idle" + std::to_string(idle),
+          [raw, idle](benchmark::State& s) { raw.fd_turn_idle(s, idle); });
+    }
+  }
+  if (raw.watch_churn) add("watch_churn", raw.watch_churn);
   return true;
 }
 

@@ -2,11 +2,17 @@
 // each library's own stream doing the same work (libuv's uv_tcp_t with uv_read_start/uv_write,
 // a libevent bufferevent, an Asio ip::tcp::socket with async_read_some/async_write).
 //
-//   tcp_pingpong      one byte there and back over loopback TCP; p50/p99 in the counters
-//   tcp_throughput    256 MiB one way in 64 KiB writes; bytes/s
-//   tcp_accept        connect + accept + close (weft); connections/s
-//   tcp_pingpong_idleN  the ping-pong with N idle connections open, each with a read pending
-//                       (weft); p50/p99 and heap bytes per idle connection
+//   tcp_pingpong        one byte there and back over loopback TCP; p50/p99 in the counters
+//   tcp_throughput      256 MiB one way in 64 KiB writes; bytes/s
+//   tcp_accept          connect + accept + close, all on one loop; connections/s
+//   tcp_pingpong_idleN  the ping-pong beside N idle accepted connections, each with a read
+//                       pending; p50/p99 and heap bytes per idle connection. The idle clients
+//                       live in a forked child, so each process holds N descriptors (the soft
+//                       limit is raised to the hard one; a row that does not fit is skipped,
+//                       saying so)
+//   http_hello_cC       weft's HTTP hello server (examples/http, its own process) under wrk with
+//                       C connections, beside nginx with one worker giving the same body, same
+//                       run: requests/s, p50/p99, and vs_nginx (weft's requests/s over nginx's)
 //
 // Both ends of a connection live on the benchmark's one loop; each row first makes a connected
 // pair of loopback sockets (blocking, TCP_NODELAY) and hands it to the side under test, so every
@@ -14,19 +20,28 @@
 // mechanism); each counts its round trips or bytes and fails if the count is wrong.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "bench/bench_support.h"
 #include "benchmark/benchmark.h"
+#include "tests/net/process.h"
 #include "weft/core/backend_registry.h"
 #include "weft/core/deferred.h"
 #include "weft/core/reactor.h"
@@ -40,6 +55,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/listener.h>
 #endif
 #if WEFT_BENCH_ASIO
 #include <boost/asio/io_context.hpp>
@@ -91,6 +107,113 @@ struct Latencies {
   }
 };
 
+// Raises the soft descriptor limit to the hard one (once); returns the soft limit.
+rlim_t fd_limit() {
+  static const rlim_t limit = [] {
+    rlimit r{};
+    getrlimit(RLIMIT_NOFILE, &r);
+    if (r.rlim_cur < r.rlim_max) {
+      r.rlim_cur = r.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &r);
+      getrlimit(RLIMIT_NOFILE, &r);
+    }
+    return r.rlim_cur;
+  }();
+  return limit;
+}
+
+// `n` idle loopback TCP connections to this process. A forked child opens the client ends and
+// holds them until this object is destroyed, so each process needs n descriptors, not 2n; the
+// server ends are accepted here and handed to the side under test by take().
+class IdleClients {
+ public:
+  static constexpr rlim_t kHeadroom = 200;  // the loop's, the benchmark's and the pair's fds
+
+  explicit IdleClients(int n) {
+    if (n == 0) return;
+    if (fd_limit() < static_cast<rlim_t>(n) + kHeadroom) {
+      error_ = "skipped: " + std::to_string(n) + " idle connections need " +
+               std::to_string(n + kHeadroom) + " descriptors per process; the limit is " +
+               std::to_string(fd_limit()) + " (ulimit -n)";
+      return;
+    }
+    const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const net::Address any = net::Address::loopback_v4(0);
+    ::bind(listener, any.sockaddr(), any.length());
+    listen(listener, 4096);
+    sockaddr_storage where{};
+    socklen_t length = sizeof where;
+    getsockname(listener, reinterpret_cast<sockaddr*>(&where), &length);
+    int keep[2];
+    if (pipe2(keep, O_CLOEXEC) != 0) {
+      error_ = "pipe failed";
+      close(listener);
+      return;
+    }
+    child_ = fork();
+    if (child_ == 0) {
+      // Only system calls here: the child of a possibly threaded process.
+      close(keep[1]);
+      close(listener);
+      for (int i = 0; i < n; ++i) {
+        const int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&where), length) != 0) _exit(1);
+      }
+      char byte;
+      while (read(keep[0], &byte, 1) < 0 && errno == EINTR) {
+      }
+      _exit(0);
+    }
+    close(keep[0]);
+    keep_ = keep[1];
+    while (static_cast<int>(fds_.size()) < n) {
+      pollfd p{.fd = listener, .events = POLLIN, .revents = 0};
+      if (poll(&p, 1, 10'000) <= 0) {
+        error_ = "the idle clients stopped connecting after " + std::to_string(fds_.size());
+        break;
+      }
+      const int fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0) {
+        fds_.push_back(fd);
+      } else if (errno != EINTR && errno != EAGAIN) {
+        error_ = std::string("accept: ") + std::strerror(errno);
+        break;
+      }
+    }
+    close(listener);
+  }
+  ~IdleClients() {
+    for (int fd : fds_) close(fd);
+    if (keep_ >= 0) close(keep_);  // the child sees end of file and exits
+    if (child_ > 0) waitpid(child_, nullptr, 0);
+  }
+  IdleClients(const IdleClients&) = delete;
+  IdleClients& operator=(const IdleClients&) = delete;
+
+  // Empty if the connections are all there.
+  const std::string& error() const { return error_; }
+  // The accepted ends; the caller owns (and closes) them from now on.
+  std::vector<int> take() { return std::move(fds_); }
+
+ private:
+  std::vector<int> fds_;
+  std::string error_;
+  pid_t child_ = -1;
+  int keep_ = -1;
+};
+
+// A free loopback TCP port (bound, read back, released).
+std::uint16_t free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const net::Address any = net::Address::loopback_v4(0);
+  ::bind(fd, any.sockaddr(), any.length());
+  sockaddr_storage s{};
+  socklen_t n = sizeof s;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&s), &n);
+  close(fd);
+  return net::Address::from_sockaddr(reinterpret_cast<sockaddr*>(&s), n).port();
+}
+
 // ---- weft ----
 
 Task<void> echo(net::Stream& stream) {
@@ -111,21 +234,20 @@ Task<void> ping(net::Stream& stream, Counter& count, Latencies& latencies, const
   }
 }
 
-// The ping-pong, with `idle` idle connections (each with a read pending on both ends) open.
+// The ping-pong, beside `idle` idle connections (each accepted end a Stream with a read pending).
 void weft_pingpong(benchmark::State& state, const std::string& backend, int idle) {
+  IdleClients clients(idle);
+  if (!clients.error().empty()) {
+    state.SkipWithError(clients.error().c_str());
+    return;
+  }
   auto reactor = make_reactor(backend);
   std::vector<net::Stream> idle_streams;
   std::vector<Deferred<void>> idle_reads;
+  idle_streams.reserve(idle);
+  idle_reads.reserve(idle);
   const std::size_t heap_before = heap_in_use();
-  for (int i = 0; i < idle; ++i) {
-    int fds[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-      state.SkipWithError("out of descriptors (raise the limit)");
-      return;
-    }
-    idle_streams.push_back(net::Stream::adopt(*reactor, fds[0]));
-    idle_streams.push_back(net::Stream::adopt(*reactor, fds[1]));
-  }
+  for (int fd : clients.take()) idle_streams.push_back(net::Stream::adopt(*reactor, fd));
   for (net::Stream& s : idle_streams) {
     idle_reads.push_back(spawn(*reactor, [](net::Stream& s) -> Task<void> {
       char byte;
@@ -150,7 +272,7 @@ void weft_pingpong(benchmark::State& state, const std::string& backend, int idle
   check(state, count.value, state.iterations());
   latencies.report(state);
   if (idle > 0) {
-    state.counters["bytes_per_idle"] = static_cast<double>(heap_after - heap_before) / (2.0 * idle);
+    state.counters["bytes_per_idle"] = static_cast<double>(heap_after - heap_before) / idle;
   }
   pinging.cancel();
   echoing.cancel();
@@ -237,9 +359,32 @@ void uv_send_byte(UvEnd* end) {
   uv_write(&end->write, reinterpret_cast<uv_stream_t*>(&end->tcp), &buf, 1, nullptr);
 }
 
-void uv_pingpong(benchmark::State& state) {
+void uv_idle_alloc(uv_handle_t*, size_t, uv_buf_t* buf) {
+  static char byte;
+  *buf = uv_buf_init(&byte, 1);
+}
+
+void uv_pingpong(benchmark::State& state, int idle) {
+  IdleClients clients(idle);
+  if (!clients.error().empty()) {
+    state.SkipWithError(clients.error().c_str());
+    return;
+  }
   uv_loop_t loop;
   uv_loop_init(&loop);
+  std::vector<uv_tcp_t*> idle_handles;
+  idle_handles.reserve(idle);
+  const std::size_t heap_before = heap_in_use();
+  for (int fd : clients.take()) {
+    auto* handle = new uv_tcp_t;
+    uv_tcp_init(&loop, handle);
+    uv_tcp_open(handle, fd);
+    uv_read_start(reinterpret_cast<uv_stream_t*>(handle), uv_idle_alloc,
+                  [](uv_stream_t*, ssize_t, const uv_buf_t*) {});
+    idle_handles.push_back(handle);
+  }
+  for (int i = 0; i < 10; ++i) uv_run(&loop, UV_RUN_NOWAIT);
+  const std::size_t heap_after = heap_in_use();
   const FdPair pair = tcp_fd_pair();
   UvEnd client, server;
   Counter count;
@@ -273,6 +418,13 @@ void uv_pingpong(benchmark::State& state) {
   check(state, count.value >= state.iterations() ? state.iterations() : count.value,
         state.iterations());
   latencies.report(state);
+  if (idle > 0) {
+    state.counters["bytes_per_idle"] = static_cast<double>(heap_after - heap_before) / idle;
+  }
+  for (uv_tcp_t* handle : idle_handles) {
+    uv_close(reinterpret_cast<uv_handle_t*>(handle),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&client.tcp), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&server.tcp), nullptr);
   uv_run(&loop, UV_RUN_DEFAULT);
@@ -318,6 +470,85 @@ void uv_throughput(benchmark::State& state) {
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
 }
+
+// connect + accept + close: a uv_tcp_t listener, uv_accept into a fresh handle, uv_tcp_connect
+// from another; both closed; the next cycle starts when both halves are done.
+struct UvAccept {
+  uv_loop_t* loop;
+  uv_tcp_t listener;
+  sockaddr_storage where;
+  Counter* count;
+  int halves = 0;
+  bool failed = false;
+  bool stopping = false;
+};
+struct UvClient {
+  uv_tcp_t tcp;
+  uv_connect_t connect;
+  UvAccept* cycle;
+};
+void uv_delete_tcp(uv_handle_t* handle) { delete reinterpret_cast<uv_tcp_t*>(handle); }
+void uv_accept_cycle(UvAccept* a);
+void uv_half_done(UvAccept* a) {
+  if (--a->halves > 0) return;
+  ++a->count->value;
+  if (!a->stopping && !a->failed) uv_accept_cycle(a);
+}
+void uv_accept_cycle(UvAccept* a) {
+  a->halves = 2;
+  auto* client = new UvClient{.tcp = {}, .connect = {}, .cycle = a};
+  uv_tcp_init(a->loop, &client->tcp);
+  client->connect.data = client;
+  const int r =
+      uv_tcp_connect(&client->connect, &client->tcp, reinterpret_cast<const sockaddr*>(&a->where),
+                     [](uv_connect_t* req, int status) {
+                       auto* c = static_cast<UvClient*>(req->data);
+                       if (status != 0) c->cycle->failed = true;
+                       UvAccept* cycle = c->cycle;
+                       uv_close(reinterpret_cast<uv_handle_t*>(&c->tcp),
+                                [](uv_handle_t* h) { delete reinterpret_cast<UvClient*>(h); });
+                       uv_half_done(cycle);
+                     });
+  if (r != 0) a->failed = true;
+}
+
+void uv_accept_rate(benchmark::State& state) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  Counter count;
+  UvAccept a{.loop = &loop, .listener = {}, .where = {}, .count = &count};
+  uv_tcp_init(&loop, &a.listener);
+  a.listener.data = &a;
+  sockaddr_in any{};
+  uv_ip4_addr("127.0.0.1", 0, &any);
+  uv_tcp_bind(&a.listener, reinterpret_cast<const sockaddr*>(&any), 0);
+  int length = sizeof a.where;
+  uv_tcp_getsockname(&a.listener, reinterpret_cast<sockaddr*>(&a.where), &length);
+  uv_listen(reinterpret_cast<uv_stream_t*>(&a.listener), 128, [](uv_stream_t* server, int status) {
+    auto* cycle = static_cast<UvAccept*>(server->data);
+    if (status != 0) {
+      cycle->failed = true;
+      return;
+    }
+    auto* accepted = new uv_tcp_t;
+    uv_tcp_init(cycle->loop, accepted);
+    if (uv_accept(server, reinterpret_cast<uv_stream_t*>(accepted)) != 0) cycle->failed = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(accepted), uv_delete_tcp);
+    uv_half_done(cycle);
+  });
+  uv_accept_cycle(&a);
+  for (auto _ : state) {
+    const std::int64_t target = count.value + 1;
+    while (count.value < target && !a.failed) uv_run(&loop, UV_RUN_ONCE);
+  }
+  if (a.failed) state.SkipWithError("a connect or accept failed");
+  state.SetItemsProcessed(state.iterations());
+  a.stopping = true;
+  while (a.halves > 0 && !a.failed) uv_run(&loop, UV_RUN_ONCE);
+  uv_close(reinterpret_cast<uv_handle_t*>(&a.listener), nullptr);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+}
 #endif
 
 // ---- libevent: bufferevent ----
@@ -332,8 +563,23 @@ struct EvEnd {
   std::vector<char> chunk = std::vector<char>(kChunk, 'w');
 };
 
-void ev_pingpong(benchmark::State& state) {
+void ev_pingpong(benchmark::State& state, int idle) {
+  IdleClients clients(idle);
+  if (!clients.error().empty()) {
+    state.SkipWithError(clients.error().c_str());
+    return;
+  }
   event_base* base = event_base_new();
+  std::vector<bufferevent*> idle_events;
+  idle_events.reserve(idle);
+  const std::size_t heap_before = heap_in_use();
+  for (int fd : clients.take()) {
+    bufferevent* bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_enable(bev, EV_READ);
+    idle_events.push_back(bev);
+  }
+  for (int i = 0; i < 10; ++i) event_base_loop(base, EVLOOP_NONBLOCK);
+  const std::size_t heap_after = heap_in_use();
   const FdPair pair = tcp_fd_pair();
   EvEnd client, server;
   Counter count;
@@ -371,6 +617,10 @@ void ev_pingpong(benchmark::State& state) {
     while (count.value < target) event_base_loop(base, EVLOOP_ONCE);
   }
   latencies.report(state);
+  if (idle > 0) {
+    state.counters["bytes_per_idle"] = static_cast<double>(heap_after - heap_before) / idle;
+  }
+  for (bufferevent* bev : idle_events) bufferevent_free(bev);
   bufferevent_free(client.bev);
   bufferevent_free(server.bev);
   event_base_free(base);
@@ -417,6 +667,70 @@ void ev_throughput(benchmark::State& state) {
   bufferevent_free(reader.bev);
   event_base_free(base);
 }
+
+// connect + accept + close: an evconnlistener whose callback closes the accepted socket, and a
+// bufferevent_socket_connect freed once connected.
+struct EvAccept {
+  event_base* base;
+  sockaddr_storage where;
+  socklen_t length;
+  Counter* count;
+  int halves = 0;
+  bool failed = false;
+  bool stopping = false;
+};
+void ev_accept_cycle(EvAccept* a);
+void ev_half_done(EvAccept* a) {
+  if (--a->halves > 0) return;
+  ++a->count->value;
+  if (!a->stopping && !a->failed) ev_accept_cycle(a);
+}
+void ev_accept_cycle(EvAccept* a) {
+  a->halves = 2;
+  bufferevent* bev = bufferevent_socket_new(a->base, -1, BEV_OPT_CLOSE_ON_FREE);
+  bufferevent_setcb(
+      bev, nullptr, nullptr,
+      [](bufferevent* bev, short what, void* arg) {
+        auto* cycle = static_cast<EvAccept*>(arg);
+        if ((what & BEV_EVENT_CONNECTED) == 0) cycle->failed = true;
+        bufferevent_free(bev);
+        ev_half_done(cycle);
+      },
+      a);
+  if (bufferevent_socket_connect(bev, reinterpret_cast<sockaddr*>(&a->where),
+                                 static_cast<int>(a->length)) != 0) {
+    a->failed = true;
+  }
+}
+
+void ev_accept_rate(benchmark::State& state) {
+  event_base* base = event_base_new();
+  Counter count;
+  EvAccept a{.base = base, .where = {}, .length = sizeof(sockaddr_storage), .count = &count};
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  evconnlistener* listener = evconnlistener_new_bind(
+      base,
+      [](evconnlistener*, evutil_socket_t fd, sockaddr*, int, void* arg) {
+        evutil_closesocket(fd);
+        ev_half_done(static_cast<EvAccept*>(arg));
+      },
+      &a, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128, reinterpret_cast<sockaddr*>(&any),
+      sizeof any);
+  getsockname(evconnlistener_get_fd(listener), reinterpret_cast<sockaddr*>(&a.where), &a.length);
+  ev_accept_cycle(&a);
+  for (auto _ : state) {
+    const std::int64_t target = count.value + 1;
+    while (count.value < target && !a.failed) event_base_loop(base, EVLOOP_ONCE);
+  }
+  if (a.failed) state.SkipWithError("a connect or accept failed");
+  state.SetItemsProcessed(state.iterations());
+  a.stopping = true;
+  while (a.halves > 0 && !a.failed) event_base_loop(base, EVLOOP_ONCE);
+  evconnlistener_free(listener);
+  event_base_free(base);
+}
 #endif
 
 // ---- Asio: ip::tcp::socket, async_read_some, async_write ----
@@ -457,8 +771,25 @@ struct AsioPing {
   }
 };
 
-void asio_pingpong(benchmark::State& state) {
+void asio_pingpong(benchmark::State& state, int idle) {
+  IdleClients clients(idle);
+  if (!clients.error().empty()) {
+    state.SkipWithError(clients.error().c_str());
+    return;
+  }
   asio::io_context io(1);
+  std::vector<std::unique_ptr<tcp::socket>> idle_sockets;
+  idle_sockets.reserve(idle);
+  static char idle_byte;
+  const std::size_t heap_before = heap_in_use();
+  for (int fd : clients.take()) {
+    auto socket = std::make_unique<tcp::socket>(io, tcp::v4(), fd);
+    socket->async_read_some(asio::buffer(&idle_byte, 1), [](auto, std::size_t) {});
+    idle_sockets.push_back(std::move(socket));
+  }
+  io.poll();
+  io.restart();  // with no idle socket, poll() ran out of work and stopped the context
+  const std::size_t heap_after = heap_in_use();
   Counter count;
   Latencies latencies;
   AsioPing ping(io, tcp_fd_pair(), &count, &latencies);
@@ -469,6 +800,9 @@ void asio_pingpong(benchmark::State& state) {
     while (count.value < target) io.run_one();
   }
   latencies.report(state);
+  if (idle > 0) {
+    state.counters["bytes_per_idle"] = static_cast<double>(heap_after - heap_before) / idle;
+  }
 }
 
 struct AsioFlow {
@@ -507,6 +841,201 @@ void asio_throughput(benchmark::State& state) {
   check(state, flow.bytes, state.iterations() * kTransfer);
   state.SetBytesProcessed(flow.bytes);
 }
+
+// connect + accept + close: async_accept into a socket and async_connect from another, both
+// closed (and reused) once the two halves are done.
+struct AsioAccept {
+  tcp::acceptor acceptor;
+  tcp::socket accepted, client;
+  tcp::endpoint where;
+  Counter* count;
+  int halves = 0;
+  bool failed = false;
+  bool stopping = false;
+  AsioAccept(asio::io_context& io, Counter* c)
+      : acceptor(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0)),
+        accepted(io),
+        client(io),
+        where(acceptor.local_endpoint()),
+        count(c) {}
+  void cycle() {
+    halves = 2;
+    acceptor.async_accept(accepted, [this](boost::system::error_code ec) {
+      accepted.close();
+      done(ec);
+    });
+    client.async_connect(where, [this](boost::system::error_code ec) {
+      client.close();
+      done(ec);
+    });
+  }
+  void done(boost::system::error_code ec) {
+    if (ec) failed = true;
+    if (--halves > 0) return;
+    ++count->value;
+    if (!stopping && !failed) cycle();
+  }
+};
+
+void asio_accept_rate(benchmark::State& state) {
+  asio::io_context io(1);
+  Counter count;
+  AsioAccept a(io, &count);
+  a.cycle();
+  for (auto _ : state) {
+    const std::int64_t target = count.value + 1;
+    while (count.value < target && !a.failed) io.run_one();
+  }
+  if (a.failed) state.SkipWithError("a connect or accept failed");
+  state.SetItemsProcessed(state.iterations());
+  a.stopping = true;
+  while (a.halves > 0 && !a.failed) io.run_one();
+}
+#endif
+
+// ---- HTTP: the hello server (its own process) under wrk, beside nginx with one worker ----
+#ifdef WEFT_BENCH_HELLO
+// wrk's figures: requests/s and the latency percentiles of its --latency table.
+struct WrkResult {
+  double requests_per_s = 0;
+  double p50_us = 0;
+  double p99_us = 0;
+  double seconds = 0;
+  std::string error;
+};
+
+double wrk_duration_us(const std::string& text) {
+  std::size_t end = 0;
+  const double value = std::stod(text, &end);
+  const std::string unit = text.substr(end);
+  if (unit == "us") return value;
+  if (unit == "ms") return value * 1e3;
+  if (unit == "s") return value * 1e6;
+  if (unit == "m") return value * 60e6;
+  return value;
+}
+
+bool wait_for_port(std::uint16_t port) {
+  for (int i = 0; i < 500; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const net::Address where = net::Address::loopback_v4(port);
+    const bool ok = ::connect(fd, where.sockaddr(), where.length()) == 0;
+    close(fd);
+    if (ok) return true;
+    usleep(10'000);
+  }
+  return false;
+}
+
+constexpr int kWrkSeconds = 3;
+
+WrkResult run_wrk(std::uint16_t port, int connections) {
+  WrkResult result;
+  const std::string wrk = testing::find_program({"/usr/bin/wrk", "wrk"});
+  if (wrk.empty()) {
+    result.error = "wrk is not installed (cmake/install-deps.sh)";
+    return result;
+  }
+  if (!wait_for_port(port)) {
+    result.error = "the server did not start listening";
+    return result;
+  }
+  testing::Process run(
+      {wrk, "-t1", "-c" + std::to_string(connections), "-d" + std::to_string(kWrkSeconds) + "s",
+       "--latency", "http://127.0.0.1:" + std::to_string(port) + "/"},
+      /*quiet=*/true);
+  const TimePoint start = Clock::now();
+  auto [out, status] = run.finish(std::chrono::seconds(kWrkSeconds + 30));
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (status != 0) {
+    result.error = "wrk failed: " + out;
+    return result;
+  }
+  if (const std::size_t at = out.find("Requests/sec:"); at != std::string::npos) {
+    result.requests_per_s = std::stod(out.substr(at + 13));
+  }
+  for (auto [label, field] : {std::pair{" 50% ", &result.p50_us}, {" 99% ", &result.p99_us}}) {
+    const std::size_t at = out.find(label);
+    if (at == std::string::npos) continue;
+    std::size_t begin = out.find_first_not_of(' ', at + std::strlen(label));
+    std::size_t end = out.find_first_of(" \n", begin);
+    *field = wrk_duration_us(out.substr(begin, end - begin));
+  }
+  if (result.requests_per_s == 0) result.error = "no figures in wrk's output: " + out;
+  if (out.find("Non-2xx") != std::string::npos || out.find("Socket errors") != std::string::npos) {
+    result.error = "wrk saw errors: " + out;
+  }
+  return result;
+}
+
+// nginx's requests/s per connection count, for the weft rows' ratio (same run).
+std::map<int, double>& nginx_rate() {
+  static std::map<int, double> rates;
+  return rates;
+}
+
+void report_wrk(benchmark::State& state, const WrkResult& r) {
+  if (!r.error.empty()) {
+    state.SkipWithError(r.error.c_str());
+    return;
+  }
+  state.SetIterationTime(r.seconds);
+  state.counters["requests_per_s"] = r.requests_per_s;
+  state.counters["p50_us"] = r.p50_us;
+  state.counters["p99_us"] = r.p99_us;
+}
+
+void http_hello_nginx(benchmark::State& state, int connections) {
+  const std::string nginx = testing::find_program({"/usr/sbin/nginx", "nginx"});
+  if (nginx.empty()) {
+    state.SkipWithError("nginx is not installed (cmake/install-deps.sh)");
+    return;
+  }
+  namespace fs = std::filesystem;
+  std::string templ = fs::temp_directory_path() / "weft_bench_nginx_XXXXXX";
+  const fs::path dir = mkdtemp(templ.data());
+  const std::uint16_t port = free_port();
+  {
+    // One worker, no access log; the body and type of weft's hello server.
+    std::ofstream out(dir / "nginx.conf");
+    const std::string d = dir.string();
+    out << (geteuid() == 0 ? "user root;\n" : "") << "worker_processes 1;\ndaemon off;\n"
+        << "pid " << d << "/nginx.pid;\nerror_log " << d << "/error.log;\n"
+        << "events { worker_connections 1024; }\n"
+        << "http {\n  access_log off;\n  server_tokens off;\n  keepalive_requests 100000000;\n"
+        << "  client_body_temp_path " << d << "/body; proxy_temp_path " << d << "/proxy;\n"
+        << "  fastcgi_temp_path " << d << "/fastcgi; uwsgi_temp_path " << d << "/uwsgi;\n"
+        << "  scgi_temp_path " << d << "/scgi;\n"
+        << "  server {\n    listen 127.0.0.1:" << port << ";\n"
+        << "    location / { default_type text/plain; return 200 \"Hello, world!\\n\"; }\n"
+        << "  }\n}\n";
+  }
+  WrkResult result;
+  {
+    testing::Process server({nginx, "-p", dir.string(), "-c", (dir / "nginx.conf").string()},
+                            /*quiet=*/true);
+    for (auto _ : state) result = run_wrk(port, connections);
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (result.error.empty()) nginx_rate()[connections] = result.requests_per_s;
+  report_wrk(state, result);
+}
+
+void http_hello_weft(benchmark::State& state, const std::string& backend, int connections) {
+  const std::uint16_t port = free_port();
+  WrkResult result;
+  {
+    testing::Process server(
+        {WEFT_BENCH_HELLO, "--port", std::to_string(port), "--backend", backend},
+        /*quiet=*/true);
+    for (auto _ : state) result = run_wrk(port, connections);
+  }
+  report_wrk(state, result);
+  if (result.error.empty() && nginx_rate().contains(connections)) {
+    state.counters["vs_nginx"] = result.requests_per_s / nginx_rate()[connections];
+  }
+}
 #endif
 
 bool register_net_benchmarks() {
@@ -538,23 +1067,51 @@ bool register_net_benchmarks() {
           ->UseRealTime();
     }
   }
+  // The raw rows of each library, with the same settings as weft's.
+  auto raw_rows = [](const std::string& library, void (*pingpong)(benchmark::State&, int),
+                     void (*throughput)(benchmark::State&), void (*accept)(benchmark::State&)) {
+    benchmark::RegisterBenchmark(("tcp_pingpong/" + library + "/raw").c_str(),
+                                 [pingpong](benchmark::State& s) { pingpong(s, 0); })
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(("tcp_throughput/" + library + "/raw").c_str(), throughput)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("tcp_accept/" + library + "/raw").c_str(), accept)->UseRealTime();
+    for (int idle : {1000, 10000}) {
+      benchmark::RegisterBenchmark(
+          ("tcp_pingpong_idle" + std::to_string(idle) + "/" + library + "/raw").c_str(),
+          [pingpong, idle](benchmark::State& s) { pingpong(s, idle); })
+          ->UseRealTime();
+    }
+  };
 #if WEFT_BENCH_LIBUV
-  benchmark::RegisterBenchmark("tcp_pingpong/libuv/raw", uv_pingpong)->UseRealTime();
-  benchmark::RegisterBenchmark("tcp_throughput/libuv/raw", uv_throughput)
-      ->UseRealTime()
-      ->Unit(benchmark::kMillisecond);
+  raw_rows("libuv", uv_pingpong, uv_throughput, uv_accept_rate);
 #endif
 #if WEFT_BENCH_LIBEVENT
-  benchmark::RegisterBenchmark("tcp_pingpong/libevent/raw", ev_pingpong)->UseRealTime();
-  benchmark::RegisterBenchmark("tcp_throughput/libevent/raw", ev_throughput)
-      ->UseRealTime()
-      ->Unit(benchmark::kMillisecond);
+  raw_rows("libevent", ev_pingpong, ev_throughput, ev_accept_rate);
 #endif
 #if WEFT_BENCH_ASIO
-  benchmark::RegisterBenchmark("tcp_pingpong/asio/raw", asio_pingpong)->UseRealTime();
-  benchmark::RegisterBenchmark("tcp_throughput/asio/raw", asio_throughput)
-      ->UseRealTime()
-      ->Unit(benchmark::kMillisecond);
+  raw_rows("asio", asio_pingpong, asio_throughput, asio_accept_rate);
+#endif
+#ifdef WEFT_BENCH_HELLO
+  // nginx first: the weft rows divide by its figure from the same run.
+  for (int connections : {1, 50}) {
+    const std::string op = "http_hello_c" + std::to_string(connections);
+    benchmark::RegisterBenchmark(
+        (op + "/nginx/raw").c_str(),
+        [connections](benchmark::State& s) { http_hello_nginx(s, connections); })
+        ->Iterations(1)
+        ->UseManualTime()
+        ->Unit(benchmark::kMillisecond);
+    for (const std::string& b : backends) {
+      benchmark::RegisterBenchmark(
+          (op + "/" + b + "/weft").c_str(),
+          [b, connections](benchmark::State& s) { http_hello_weft(s, b, connections); })
+          ->Iterations(1)
+          ->UseManualTime()
+          ->Unit(benchmark::kMillisecond);
+    }
+  }
 #endif
   return true;
 }

@@ -28,8 +28,13 @@ namespace asio = boost::asio;
 // A context as an application keeps one: concurrency hint 1, kept alive by a work guard, and
 // with I/O objects, so its reactor (epoll) exists and is polled as it would be in any program
 // that does I/O. (An io_context that never made an I/O object never polls the kernel at all.)
+// kHint: 1 (one thread runs it; Asio still locks its queues) or
+// BOOST_ASIO_CONCURRENCY_HINT_UNSAFE (no locking at all; the "raw_unsafe" rows). weft's
+// backend uses 1, since other threads post to it.
+constexpr int kUnsafe = BOOST_ASIO_CONCURRENCY_HINT_UNSAFE;
+template <int kHint = 1>
 struct Context {
-  asio::io_context context{1};
+  asio::io_context context{kHint};
   asio::executor_work_guard<asio::io_context::executor_type> guard{context.get_executor()};
   asio::steady_timer io_object{context};
   void run_until(const Counter& counter, std::int64_t target) {
@@ -37,8 +42,36 @@ struct Context {
   }
 };
 
+// The same mechanism as weft's: a user-level queue of (function, argument) drained by one
+// posted handler per batch.
+template <int kHint>
+void batch_queue(benchmark::State& state, int n) {
+  using Fn = void (*)(void*);
+  Context<kHint> ctx;
+  Counter counter;
+  std::vector<std::pair<Fn, void*>> items, running;
+  auto bump = [](void* c) { ++static_cast<Counter*>(c)->value; };
+  for (auto _ : state) {
+    for (int i = 0; i < n; ++i) {
+      if (items.empty()) {
+        asio::post(ctx.context, [&] {
+          running.swap(items);
+          for (const auto& [fn, arg] : running) fn(arg);
+          running.clear();
+        });
+      }
+      items.push_back({bump, &counter});
+    }
+    ctx.run_until(counter, counter.value + n);
+  }
+  check(state, counter.value, state.iterations() * n);
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
+// Asio's own way: asio::post per callback.
+template <int kHint>
 void batch(benchmark::State& state, int n) {
-  Context ctx;
+  Context<kHint> ctx;
   Counter counter;
   for (auto _ : state) {
     for (int i = 0; i < n; ++i) asio::post(ctx.context, [&counter] { ++counter.value; });
@@ -57,8 +90,9 @@ struct Chain {
     if (--left > 0) asio::post(*context, [this] { link(); });
   }
 };
+template <int kHint>
 void chain(benchmark::State& state, int n) {
-  Context ctx;
+  Context<kHint> ctx;
   Counter counter;
   for (auto _ : state) {
     Chain c{&ctx.context, n, &counter};
@@ -69,15 +103,17 @@ void chain(benchmark::State& state, int n) {
   state.SetItemsProcessed(state.iterations() * n);
 }
 
+template <int kHint>
 void loop_turn(benchmark::State& state) {
-  Context ctx;
+  Context<kHint> ctx;
   for (auto _ : state) ctx.context.poll_one();
   state.SetItemsProcessed(state.iterations());
 }
 
 // A million steady_timers (made beforehand), each with one async_wait.
+template <int kHint>
 void timers(benchmark::State& state, bool time_arming) {
-  Context ctx;
+  Context<kHint> ctx;
   Counter counter;
   std::vector<std::optional<asio::steady_timer>> handles(kTimers);
   std::vector<std::chrono::milliseconds> delays(kTimers);
@@ -87,13 +123,20 @@ void timers(benchmark::State& state, bool time_arming) {
     delays[i] = std::chrono::milliseconds(1 + rng() % kTimerSpreadMs);
   }
   double bytes = 0;
-  for (auto _ : state) {
-    if (!time_arming) state.PauseTiming();
-    const std::size_t heap_before = heap_in_use();
+  auto arm_all = [&] {
     for (int i = 0; i < kTimers; ++i) {
       handles[i]->expires_after(delays[i]);
       handles[i]->async_wait([&counter](boost::system::error_code) { ++counter.value; });
     }
+  };
+  // One untimed round first, as on weft's side: both sides measure warm structures.
+  arm_all();
+  ctx.run_until(counter, kTimers);
+  counter.value = 0;
+  for (auto _ : state) {
+    if (!time_arming) state.PauseTiming();
+    const std::size_t heap_before = heap_in_use();
+    arm_all();
     bytes = sizeof(asio::steady_timer) + static_cast<double>(heap_in_use() - heap_before) / kTimers;
     if (time_arming) {
       state.PauseTiming();
@@ -108,8 +151,9 @@ void timers(benchmark::State& state, bool time_arming) {
   state.counters["bytes_per_timer"] = bytes;
 }
 
+template <int kHint>
 void timers_churn(benchmark::State& state) {
-  Context ctx;
+  Context<kHint> ctx;
   asio::steady_timer timer(ctx.context);
   std::int64_t cancelled = 0;
   Counter done;
@@ -149,7 +193,7 @@ class LoopThread {
   }
 
  private:
-  Context ctx_;
+  Context<> ctx_;
   std::thread thread_;
 };
 
@@ -162,8 +206,9 @@ void arm(asio::posix::stream_descriptor& descriptor, SocketRing& ring, int i) {
                           arm(descriptor, ring, i);
                         });
 }
+template <int kHint>
 void fd_chain(benchmark::State& state, int n) {
-  Context ctx;
+  Context<kHint> ctx;
   SocketRing ring(n);
   if (!ring.ok(n)) return state.SkipWithError("socketpair failed (raise the fd limit)");
   std::vector<std::unique_ptr<asio::posix::stream_descriptor>> descriptors;
@@ -179,8 +224,9 @@ void fd_chain(benchmark::State& state, int n) {
   ring.report(state);
 }
 
+template <int kHint>
 void one_turn(benchmark::State& state) {
-  Context ctx;
+  Context<kHint> ctx;
   Counter counter;
   for (auto _ : state) {
     asio::post(ctx.context, [&counter] { ++counter.value; });
@@ -189,27 +235,143 @@ void one_turn(benchmark::State& state) {
   check(state, counter.value, state.iterations());
 }
 
+template <int kHint>
 void one_turn_fresh(benchmark::State& state) {
   Counter counter;
   for (auto _ : state) {
-    Context ctx;
+    Context<kHint> ctx;
     asio::post(ctx.context, [&counter] { ++counter.value; });
     ctx.run_until(counter, counter.value + 1);
   }
   check(state, counter.value, state.iterations());
 }
 
+void runner_floor(benchmark::State& state, BusyNeighbours::Kind neighbours) {
+  runner_floor_over<LoopThread>(state, neighbours);
+}
+void submitters(benchmark::State& state, int n) { submitters_over<LoopThread>(state, n); }
+
+// A context as weft's backend makes one: hint 1, a work guard, an I/O object (so its epoll
+// reactor exists).
+template <int kHint>
+void create_destroy(benchmark::State& state) {
+  for (auto _ : state) {
+    Context<kHint> ctx;
+    benchmark::DoNotOptimize(&ctx);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// Each watched fd is a stream_descriptor with a wait pending (released, not closed, after).
+void watch_memory(benchmark::State& state) {
+  double bytes = 0, fds = 0;
+  for (auto _ : state) {
+    Context<> ctx;
+    IdlePairs pairs(kWatchMemoryFds);
+    if (!pairs.ok(kWatchMemoryFds)) return state.SkipWithError("socketpair failed");
+    const std::size_t heap_before = heap_in_use();
+    const int fds_before = open_descriptors();
+    std::vector<std::unique_ptr<asio::posix::stream_descriptor>> descriptors;
+    descriptors.reserve(kWatchMemoryFds);
+    for (int i = 0; i < kWatchMemoryFds; ++i) {
+      descriptors.push_back(
+          std::make_unique<asio::posix::stream_descriptor>(ctx.context, pairs.read_end(i)));
+      descriptors.back()->async_wait(asio::posix::stream_descriptor::wait_read,
+                                     [](boost::system::error_code) {});
+    }
+    bytes = static_cast<double>(heap_in_use() - heap_before) / kWatchMemoryFds;
+    fds = static_cast<double>(open_descriptors() - fds_before) / kWatchMemoryFds;
+    for (auto& d : descriptors) d->cancel();
+    ctx.context.poll();
+    for (auto& d : descriptors) d->release();
+  }
+  state.counters["bytes_per_watch"] = bytes;
+  state.counters["fds_per_watch"] = fds;
+}
+
+void fd_turn_idle(benchmark::State& state, int idle) {
+  Context<> ctx;
+  IdlePairs pairs(idle);
+  SocketRing active(1);
+  if (!pairs.ok(idle) || !active.ok(1)) return state.SkipWithError("socketpair failed");
+  std::vector<std::unique_ptr<asio::posix::stream_descriptor>> descriptors;
+  for (int i = 0; i < idle; ++i) {
+    descriptors.push_back(
+        std::make_unique<asio::posix::stream_descriptor>(ctx.context, pairs.read_end(i)));
+    descriptors.back()->async_wait(asio::posix::stream_descriptor::wait_read,
+                                   [](boost::system::error_code) {});
+  }
+  descriptors.push_back(
+      std::make_unique<asio::posix::stream_descriptor>(ctx.context, active.read_end(0)));
+  arm(*descriptors.back(), active, 0);
+  for (auto _ : state) active.lap([&] { ctx.context.run_one(); });
+  for (auto& d : descriptors) d->cancel();
+  ctx.context.poll();
+  for (auto& d : descriptors) d->release();
+  active.report(state);
+}
+
+// A wait started on a descriptor, one poll, the wait cancelled (its handler runs aborted).
+void watch_churn(benchmark::State& state) {
+  Context<> ctx;
+  IdlePairs pair(1);
+  if (!pair.ok(1)) return state.SkipWithError("socketpair failed");
+  asio::posix::stream_descriptor descriptor(ctx.context, pair.read_end(0));
+  std::int64_t aborted = 0;
+  for (auto _ : state) {
+    descriptor.async_wait(asio::posix::stream_descriptor::wait_read,
+                          [&aborted](boost::system::error_code error) { aborted += !!error; });
+    ctx.context.poll_one();
+    descriptor.cancel();
+    ctx.context.poll_one();
+  }
+  descriptor.release();
+  check(state, aborted, state.iterations());
+  state.SetItemsProcessed(state.iterations());
+}
+
 const bool registered =
-    register_raw("asio", RawSuite{.batch = batch,
-                                  .chain = chain,
-                                  .loop_turn = loop_turn,
-                                  .timers = timers,
-                                  .timers_churn = timers_churn,
+    register_raw("asio", RawSuite{.batch = batch_queue<1>,
+                                  .chain = chain<1>,
+                                  .loop_turn = loop_turn<1>,
+                                  .timers = timers<1>,
+                                  .timers_churn = timers_churn<1>,
                                   .xthread_rtt = xthread_rtt_over<LoopThread>,
                                   .xthread_flood = xthread_flood_over<LoopThread>,
-                                  .fd_chain = fd_chain,
-                                  .one_turn = one_turn,
-                                  .one_turn_fresh = one_turn_fresh});
+                                  .fd_chain = fd_chain<1>,
+                                  .one_turn = one_turn<1>,
+                                  .one_turn_fresh = one_turn_fresh<1>,
+                                  .runner_floor = runner_floor,
+                                  .submitters = submitters,
+                                  .create_destroy = create_destroy<1>,
+                                  .watch_memory = watch_memory,
+                                  .fd_turn_idle = fd_turn_idle,
+                                  .watch_churn = watch_churn});
+
+// The other idioms: asio::post per callback beside the queue; every single-threaded row again
+// with the unsafe concurrency hint (no locking; weft cannot use it, other threads post to it).
+bool register_idioms() {
+  auto add = [](const std::string& op, const std::string& side, BenchFn fn) {
+    add_raw(op, "asio", side, std::move(fn));
+  };
+  add("call_soon_batch", "raw_post", [](benchmark::State& s) { batch<1>(s, kBatch); });
+  add("coro_spawn", "raw_post", [](benchmark::State& s) { batch<1>(s, kTasks); });
+  add("call_soon_batch", "raw_unsafe",
+      [](benchmark::State& s) { batch_queue<kUnsafe>(s, kBatch); });
+  add("call_soon_chain", "raw_unsafe", [](benchmark::State& s) { chain<kUnsafe>(s, kChain); });
+  add("coro_sleep0", "raw_unsafe", [](benchmark::State& s) { chain<kUnsafe>(s, kAwaits); });
+  add("loop_turn", "raw_unsafe", loop_turn<kUnsafe>);
+  add("timers_arm", "raw_unsafe", [](benchmark::State& s) { timers<kUnsafe>(s, true); });
+  add("timers_fire", "raw_unsafe", [](benchmark::State& s) { timers<kUnsafe>(s, false); });
+  add("timers_churn", "raw_unsafe", timers_churn<kUnsafe>);
+  add("fd_chain_100", "raw_unsafe", [](benchmark::State& s) { fd_chain<kUnsafe>(s, 100); });
+  add("fd_chain_1000", "raw_unsafe", [](benchmark::State& s) { fd_chain<kUnsafe>(s, 1000); });
+  add("runner_blocking", "raw_unsafe", one_turn<kUnsafe>);
+  add("runner_blocking_fresh", "raw_unsafe", one_turn_fresh<kUnsafe>);
+  add("reactor_create_destroy", "raw_unsafe", create_destroy<kUnsafe>);
+  return true;
+}
+const bool registered_idioms = register_idioms();
 
 }  // namespace
 }  // namespace weft::bench

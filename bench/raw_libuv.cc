@@ -127,13 +127,20 @@ void timers(benchmark::State& state, bool time_arming) {
     uv_timer_init(&loop.loop, &h);
     h.data = &counter;
   }
-  for (auto _ : state) {
-    if (!time_arming) state.PauseTiming();
+  auto arm_all = [&] {
     for (int i = 0; i < kTimers; ++i) {
       uv_timer_start(
           &handles[i], [](uv_timer_t* t) { ++static_cast<Counter*>(t->data)->value; }, delays[i],
           0);
     }
+  };
+  // One untimed round first, as on weft's side: both sides measure warm structures.
+  arm_all();
+  loop.run_until(counter, kTimers);
+  counter.value = 0;
+  for (auto _ : state) {
+    if (!time_arming) state.PauseTiming();
+    arm_all();
     if (time_arming) {
       state.PauseTiming();
     } else {
@@ -259,6 +266,102 @@ void one_turn_fresh(benchmark::State& state) {
   check(state, counter.value, state.iterations());
 }
 
+// Runner floors: the cross-thread call, waited for as weft's runner waits (Completion).
+void runner_floor(benchmark::State& state, BusyNeighbours::Kind neighbours) {
+  runner_floor_over<LoopThread>(state, neighbours);
+}
+void submitters(benchmark::State& state, int n) { submitters_over<LoopThread>(state, n); }
+
+// A loop with what weft's libuv backend makes beside it: a wake-up async, an idle handle for
+// requested turns and a timer; all closed again.
+void create_destroy(benchmark::State& state) {
+  for (auto _ : state) {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_async_t async;
+    uv_idle_t idle;
+    uv_timer_t timer;
+    uv_async_init(&loop, &async, [](uv_async_t*) {});
+    uv_idle_init(&loop, &idle);
+    uv_timer_init(&loop, &timer);
+    for (auto* h : {reinterpret_cast<uv_handle_t*>(&async), reinterpret_cast<uv_handle_t*>(&idle),
+                    reinterpret_cast<uv_handle_t*>(&timer)}) {
+      uv_close(h, nullptr);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&loop) != 0) return state.SkipWithError("uv_loop_close failed");
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// Heap bytes and descriptors per watched fd: kWatchMemoryFds uv_poll_t started and polled once
+// (libuv registers with epoll in its next iteration).
+void watch_memory(benchmark::State& state) {
+  double bytes = 0, fds = 0;
+  for (auto _ : state) {
+    Loop loop;
+    IdlePairs pairs(kWatchMemoryFds);
+    if (!pairs.ok(kWatchMemoryFds)) return state.SkipWithError("socketpair failed");
+    const std::size_t heap_before = heap_in_use();
+    const int fds_before = open_descriptors();
+    auto* polls = new uv_poll_t[kWatchMemoryFds];
+    for (int i = 0; i < kWatchMemoryFds; ++i) {
+      uv_poll_init(&loop.loop, &polls[i], pairs.read_end(i));
+      uv_poll_start(&polls[i], UV_READABLE, [](uv_poll_t*, int, int) {});
+    }
+    uv_run(&loop.loop, UV_RUN_NOWAIT);
+    bytes = static_cast<double>(heap_in_use() - heap_before) / kWatchMemoryFds;
+    fds = static_cast<double>(open_descriptors() - fds_before) / kWatchMemoryFds;
+    for (int i = 0; i < kWatchMemoryFds; ++i) {
+      uv_close(reinterpret_cast<uv_handle_t*>(&polls[i]), nullptr);
+    }
+    uv_run(&loop.loop, UV_RUN_NOWAIT);
+    delete[] polls;
+  }
+  state.counters["bytes_per_watch"] = bytes;
+  state.counters["fds_per_watch"] = fds;
+}
+
+// One byte written to an active socketpair and read back in its readiness callback, per
+// iteration, with `idle` other watched fds that never fire.
+void fd_turn_idle(benchmark::State& state, int idle) {
+  Loop loop;
+  IdlePairs pairs(idle);
+  SocketRing active(1);
+  if (!pairs.ok(idle) || !active.ok(1)) return state.SkipWithError("socketpair failed");
+  std::vector<uv_poll_t> polls(idle + 1);
+  for (int i = 0; i < idle; ++i) {
+    uv_poll_init(&loop.loop, &polls[i], pairs.read_end(i));
+    uv_poll_start(&polls[i], UV_READABLE, [](uv_poll_t*, int, int) {});
+  }
+  uv_poll_t& hot = polls[idle];
+  uv_poll_init(&loop.loop, &hot, active.read_end(0));
+  hot.data = &active;
+  uv_poll_start(&hot, UV_READABLE,
+                [](uv_poll_t* p, int, int) { static_cast<SocketRing*>(p->data)->hop(0); });
+  for (auto _ : state) active.lap([&] { uv_run(&loop.loop, UV_RUN_ONCE); });
+  for (auto& p : polls) uv_close(reinterpret_cast<uv_handle_t*>(&p), nullptr);
+  uv_run(&loop.loop, UV_RUN_NOWAIT);
+  active.report(state);
+}
+
+// Watch an fd, let one loop iteration pass (the registration reaches the kernel), unwatch.
+void watch_churn(benchmark::State& state) {
+  Loop loop;
+  IdlePairs pair(1);
+  if (!pair.ok(1)) return state.SkipWithError("socketpair failed");
+  uv_poll_t poll;
+  uv_poll_init(&loop.loop, &poll, pair.read_end(0));
+  for (auto _ : state) {
+    uv_poll_start(&poll, UV_READABLE, [](uv_poll_t*, int, int) {});
+    uv_run(&loop.loop, UV_RUN_NOWAIT);
+    uv_poll_stop(&poll);
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll), nullptr);
+  uv_run(&loop.loop, UV_RUN_NOWAIT);
+  state.SetItemsProcessed(state.iterations());
+}
+
 const bool registered =
     register_raw("libuv", RawSuite{.batch = batch,
                                    .chain = chain,
@@ -269,7 +372,13 @@ const bool registered =
                                    .xthread_flood = xthread_flood_over<LoopThread>,
                                    .fd_chain = fd_chain,
                                    .one_turn = one_turn,
-                                   .one_turn_fresh = one_turn_fresh});
+                                   .one_turn_fresh = one_turn_fresh,
+                                   .runner_floor = runner_floor,
+                                   .submitters = submitters,
+                                   .create_destroy = create_destroy,
+                                   .watch_memory = watch_memory,
+                                   .fd_turn_idle = fd_turn_idle,
+                                   .watch_churn = watch_churn});
 
 }  // namespace
 }  // namespace weft::bench

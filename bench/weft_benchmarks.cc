@@ -9,12 +9,14 @@
 #include <atomic>
 #include <climits>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "bench/bench_support.h"
+#include "bench/pair.h"
 #include "benchmark/benchmark.h"
 #include "weft/core/backend_registry.h"
 #include "weft/core/deferred.h"
@@ -87,15 +89,21 @@ void timers(benchmark::State& state, const std::string& backend, bool time_armin
   static const std::vector<Duration> delays = spread_delays();
   auto reactor = make_reactor(backend);
   Counter counter;
-  double bytes = 0;
-  for (auto _ : state) {
-    if (!time_arming) state.PauseTiming();
-    const std::size_t heap_before = heap_in_use();
+  auto arm_all = [&] {
     for (int i = 0; i < kTimers; ++i) {
       reactor->call_later(delays[i], [&counter] { ++counter.value; });
     }
-    // On the first arming the timer structure grows from empty; later ones reuse it.
-    if (bytes == 0) bytes = static_cast<double>(heap_in_use() - heap_before) / kTimers;
+  };
+  // One untimed round first, as on the raw sides: the timer structures grow from empty here,
+  // and every measured iteration reuses them. Its growth is the memory per pending timer.
+  const std::size_t heap_before = heap_in_use();
+  arm_all();
+  const double bytes = static_cast<double>(heap_in_use() - heap_before) / kTimers;
+  run_until(*reactor, counter, kTimers);
+  counter.value = 0;
+  for (auto _ : state) {
+    if (!time_arming) state.PauseTiming();
+    arm_all();
     if (time_arming) {
       state.PauseTiming();
     } else {
@@ -266,11 +274,117 @@ void runner_blocking_fresh(benchmark::State& state, const std::string& backend) 
   for (auto _ : state) sum += make_runner("blocking", {.backend = backend})->run(one());
   check(state, sum, state.iterations());
 }
+// Threaded run() of a trivial task, each timed (p50/p99), with `neighbours` keeping every CPU
+// busy beside it (runner_threaded_busy_*).
+void runner_threaded_with(benchmark::State& state, const std::string& backend,
+                          BusyNeighbours::Kind neighbours) {
+  auto runner = make_runner("threaded", {.backend = backend});
+  BusyNeighbours busy(neighbours);
+  Latencies latencies;
+  std::int64_t sum = 0;
+  for (auto _ : state) {
+    const auto start = std::chrono::steady_clock::now();
+    sum += runner->run(one());
+    latencies.add(std::chrono::steady_clock::now() - start);
+  }
+  check(state, sum, state.iterations());
+  state.SetItemsProcessed(state.iterations());
+  latencies.report(state);
+}
 void runner_threaded(benchmark::State& state, const std::string& backend) {
+  runner_threaded_with(state, backend, BusyNeighbours::Kind::kNone);
+}
+
+// Eight threads calling run() on one threaded runner at once.
+void runner_threaded_submitters(benchmark::State& state, const std::string& backend) {
   auto runner = make_runner("threaded", {.backend = backend});
   std::int64_t sum = 0;
-  for (auto _ : state) sum += runner->run(one());
-  check(state, sum, state.iterations());
+  std::mutex sum_mu;
+  Latencies all;
+  for (auto _ : state) {
+    std::vector<std::thread> threads;
+    std::vector<Latencies> per_thread(kSubmitters);
+    for (int t = 0; t < kSubmitters; ++t) {
+      threads.emplace_back([&, t] {
+        std::int64_t mine = 0;
+        per_thread[t].reserve(kSubmitterCalls);
+        for (int i = 0; i < kSubmitterCalls; ++i) {
+          const auto start = std::chrono::steady_clock::now();
+          mine += runner->run(one());
+          per_thread[t].add(std::chrono::steady_clock::now() - start);
+        }
+        std::lock_guard lock(sum_mu);
+        sum += mine;
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    for (Latencies& l : per_thread) all.merge(l);
+  }
+  check(state, sum, state.iterations() * kSubmitters * kSubmitterCalls);
+  state.SetItemsProcessed(state.iterations() * kSubmitters * kSubmitterCalls);
+  all.report(state);
+}
+
+// 8. A reactor made and destroyed.
+void reactor_create_destroy(benchmark::State& state, const std::string& backend) {
+  for (auto _ : state) {
+    auto reactor = make_reactor(backend);
+    benchmark::DoNotOptimize(reactor.get());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// 9. Heap bytes and descriptors per watched fd (weft watches its own duplicate of each fd).
+void watch_memory(benchmark::State& state, const std::string& backend) {
+  double bytes = 0, fds = 0;
+  for (auto _ : state) {
+    auto reactor = make_reactor(backend);
+    IdlePairs pairs(kWatchMemoryFds);
+    if (!pairs.ok(kWatchMemoryFds)) return state.SkipWithError("socketpair failed");
+    const std::size_t heap_before = heap_in_use();
+    const int fds_before = open_descriptors();
+    std::vector<Watch> watches;
+    watches.reserve(kWatchMemoryFds);
+    for (int i = 0; i < kWatchMemoryFds; ++i) {
+      watches.push_back(reactor->watch_readable(pairs.read_end(i), [] {}));
+    }
+    reactor->run_once(false);  // libuv registers with the kernel in its next iteration
+    bytes = static_cast<double>(heap_in_use() - heap_before) / kWatchMemoryFds;
+    fds = static_cast<double>(open_descriptors() - fds_before) / kWatchMemoryFds;
+    for (Watch& watch : watches) watch.cancel();
+  }
+  state.counters["bytes_per_watch"] = bytes;
+  state.counters["fds_per_watch"] = fds;
+}
+
+// 10. One active fd beside `idle` watched fds that never fire: does a turn stay flat?
+void fd_turn_idle(benchmark::State& state, const std::string& backend, int idle) {
+  auto reactor = make_reactor(backend);
+  IdlePairs pairs(idle);
+  SocketRing active(1);
+  if (!pairs.ok(idle) || !active.ok(1)) return state.SkipWithError("socketpair failed");
+  std::vector<Watch> watches;
+  watches.reserve(idle + 1);
+  for (int i = 0; i < idle; ++i) {
+    watches.push_back(reactor->watch_readable(pairs.read_end(i), [] {}));
+  }
+  watches.push_back(reactor->watch_readable(active.read_end(0), [&active] { active.hop(0); }));
+  for (auto _ : state) active.lap([&] { reactor->run_once(true); });
+  for (Watch& watch : watches) watch.cancel();
+  active.report(state);
+}
+
+// 11. Watch an fd, one turn, unwatch.
+void watch_churn(benchmark::State& state, const std::string& backend) {
+  auto reactor = make_reactor(backend);
+  IdlePairs pair(1);
+  if (!pair.ok(1)) return state.SkipWithError("socketpair failed");
+  for (auto _ : state) {
+    Watch watch = reactor->watch_readable(pair.read_end(0), [] {});
+    reactor->run_once(false);
+    watch.cancel();
+  }
+  state.SetItemsProcessed(state.iterations());
 }
 
 // The host: a minimal poll() loop on its own thread, weft its guest.
@@ -320,29 +434,44 @@ void runner_host(benchmark::State& state, const std::string& backend) {
   check(state, sum, state.iterations());
 }
 
-}  // namespace
-
 void register_weft_benchmarks() {
-  for (const BackendInfo& info : available_backends()) {
-    const std::string& b = info.name;
-    if (b.find(':') != std::string::npos) continue;  // one entry per library, default mechanism
-    auto add = [&](const std::string& op, auto fn) {
-      return benchmark::RegisterBenchmark((op + "/" + b + "/weft").c_str(),
-                                          [fn, b](benchmark::State& state) { fn(state, b); });
+  using Kind = BusyNeighbours::Kind;
+  // Every library weft ships, by name (its default mechanism): a backend built as a plugin is
+  // loaded by its first make_reactor(), so the registry may not list it yet. A backend this
+  // build lacks fails its rows with the reason.
+  for (const std::string b : {"libuv", "libevent", "asio"}) {
+    // weft's side, then every raw side of the same operation and library (bench/pair.h).
+    auto add = [&](const std::string& op, auto fn, const Settings& settings = {}) {
+      register_pair(
+          op, b,
+          [fn, b](benchmark::State& state) {
+            try {
+              fn(state, b);
+            } catch (const std::exception& e) {
+              state.SkipWithError(e.what());
+            }
+          },
+          settings);
     };
+    const Settings cpu_ms = [](benchmark::internal::Benchmark* bench) {
+      // Each iteration arms a million timers and waits up to 50 ms for them.
+      bench->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond)->Iterations(2);
+    };
+    const Settings real = [](benchmark::internal::Benchmark* bench) { bench->UseRealTime(); };
+    const Settings once = [](benchmark::internal::Benchmark* bench) { bench->Iterations(1); };
     add("call_soon_batch", call_soon_batch);
     add("call_soon_chain", call_soon_chain);
     add("loop_turn", loop_turn);
-    add("timers_arm", timers_arm)->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
-    add("timers_fire", timers_fire)->MeasureProcessCPUTime()->Unit(benchmark::kMillisecond);
+    add("timers_arm", timers_arm, cpu_ms);
+    add("timers_fire", timers_fire, cpu_ms);
     add("timers_churn", timers_churn);
-    add("xthread_rtt_same_cpu", xthread_rtt_same_cpu)->UseRealTime();
-    add("xthread_rtt_cross_cpu", xthread_rtt_cross_cpu)->UseRealTime();
+    add("xthread_rtt_same_cpu", xthread_rtt_same_cpu, real);
+    add("xthread_rtt_cross_cpu", xthread_rtt_cross_cpu, real);
     for (int senders : {1, 2, 4}) {
-      add("xthread_flood_" + std::to_string(senders), [senders](benchmark::State& s,
-                                                                const std::string& b) {
-        xthread_flood(s, b, senders);
-      })->UseRealTime();
+      add(
+          "xthread_flood_" + std::to_string(senders),
+          [senders](benchmark::State& s, const std::string& b) { xthread_flood(s, b, senders); },
+          real);
     }
     for (int n : {100, 1000}) {
       add("fd_chain_" + std::to_string(n),
@@ -351,12 +480,37 @@ void register_weft_benchmarks() {
     add("coro_spawn", coro_spawn);
     add("coro_await_ready", coro_await_ready);
     add("coro_sleep0", coro_sleep0);
-    add("coro_suspended_bytes", coro_suspended_bytes)->Iterations(1);
+    add("coro_suspended_bytes", coro_suspended_bytes, once);
     add("runner_blocking", runner_blocking);
     add("runner_blocking_fresh", runner_blocking_fresh);
-    add("runner_threaded", runner_threaded)->UseRealTime();
-    add("runner_host", runner_host)->UseRealTime();
+    add("runner_threaded", runner_threaded, real);
+    add("runner_host", runner_host, real);
+    add("runner_threaded_8_submitters", runner_threaded_submitters, real);
+    // A fixed count, so that a p99 has enough samples whatever the waits cost.
+    const Settings busy = [](benchmark::internal::Benchmark* bench) {
+      bench->UseRealTime()->Iterations(2000);
+    };
+    add(
+        "runner_threaded_busy_cpu",
+        [](benchmark::State& s, const std::string& b) { runner_threaded_with(s, b, Kind::kCpu); },
+        busy);
+    add(
+        "runner_threaded_busy_syscalls",
+        [](benchmark::State& s, const std::string& b) {
+          runner_threaded_with(s, b, Kind::kSyscalls);
+        },
+        busy);
+    add("reactor_create_destroy", reactor_create_destroy);
+    add("watch_memory", watch_memory, once);
+    for (int idle : {0, kIdleFds}) {
+      add("fd_turn_idle" + std::to_string(idle),
+          [idle](benchmark::State& s, const std::string& b) { fd_turn_idle(s, b, idle); });
+    }
+    add("watch_churn", watch_churn);
   }
 }
 
+const bool registered = at_startup(register_weft_benchmarks);
+
+}  // namespace
 }  // namespace weft::bench

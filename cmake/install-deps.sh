@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing. Runs apt-get as root, or through sudo.
 set -euo pipefail
 packages=(
-  cmake ninja-build g++ pkg-config git
+  cmake ninja-build g++ pkg-config make git
   libuv1-dev libevent-dev libboost1.81-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libglib2.0-dev
   # Real peers for the net tests (tests/net/peers_test.cc) and the HTTP benchmark.

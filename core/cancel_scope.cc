@@ -66,7 +66,7 @@ void CancelScope::set_deadline(TimePoint when) {
   if (task_ == nullptr || node_.cancelled) return;  // applied when entered, or moot
   if (when == TimePoint::max()) {
     timer_.cancel();
-  } else if (when <= Clock::now()) {
+  } else if (when <= task_->reactor->now()) {
     timer_.cancel();
     on_deadline();
   } else if (!timer_.reschedule(when)) {

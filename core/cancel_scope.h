@@ -37,6 +37,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "weft/core/clock.h"
 #include "weft/core/detail/task_context.h"
 #include "weft/core/errors.h"
 #include "weft/core/task.h"
@@ -57,7 +58,7 @@ class ScopeAwaiter;
 // now + delay, saturating; a delay of zero or less is TimePoint::min(): "already past", which
 // a scope applies at once (without reading the clock again).
 inline TimePoint deadline_after(Duration delay) {
-  return delay <= Duration::zero() ? TimePoint::min() : add_saturating(Clock::now(), delay);
+  return delay <= Duration::zero() ? TimePoint::min() : add_saturating(loop_time(), delay);
 }
 }  // namespace detail
 
@@ -96,7 +97,7 @@ class CancelScope {
   TimePoint deadline() const { return deadline_; }
   void set_deadline(TimePoint when);
   // set_deadline(now + delay), saturating.
-  void set_deadline_after(Duration delay) { set_deadline(add_saturating(Clock::now(), delay)); }
+  void set_deadline_after(Duration delay) { set_deadline(add_saturating(loop_time(), delay)); }
 
   bool shield() const { return node_.shield; }
   bool is_open() const { return task_ != nullptr; }

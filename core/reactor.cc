@@ -24,6 +24,7 @@
 #include "weft/core/errors.h"
 #include "weft/core/io_handle.h"
 #include "weft/core/timer.h"
+#include "weft/core/virtual_clock.h"
 
 // Debug builds check the loop-thread rule on every loop-thread-only entry
 // point, and throw UsageError when it is broken (from a destructor that becomes
@@ -224,9 +225,12 @@ class Reactor::RunScope {
   Reactor* previous_;
 };
 
-Reactor::Reactor(std::string name, BackendFactory make_backend)
-    : name_(std::move(name)), fork_generation_((detail::watch_forks(), detail::fork_generation())) {
+Reactor::Reactor(std::string name, BackendFactory make_backend, std::unique_ptr<ReactorClock> clock)
+    : name_(std::move(name)),
+      clock_(std::move(clock)),
+      fork_generation_((detail::watch_forks(), detail::fork_generation())) {
   backend_ = make_backend(*this);
+  if (clock_ != nullptr) clock_->bind(*this);
 }
 
 Reactor::~Reactor() {
@@ -301,6 +305,15 @@ Reactor::~Reactor() {
 }
 
 Reactor* Reactor::current() { return t_current; }
+
+TimePoint loop_time() {
+  const Reactor* reactor = t_current;
+  return reactor != nullptr ? reactor->now() : Clock::now();
+}
+
+void ReactorClock::wake_reactor() const {
+  if (reactor_ != nullptr) reactor_->wake_for_clock();
+}
 
 bool Reactor::in_loop_thread() const {
   return loop_thread_.load(std::memory_order_relaxed) == std::this_thread::get_id();
@@ -405,6 +418,13 @@ void Reactor::sync_timer() {
     if (next <= turn_now_) {
       if (!turn_requested_) request_turn();
       next = TimePoint::max();
+    } else if (clock_ != nullptr) [[unlikely]] {
+      // The native timer runs on real time: arm it for the moment the clock gets there (never,
+      // for virtual time, which moves in prepare_to_wait instead).
+      next = clock_->real_deadline(next);
+      if (next != TimePoint::max()) {
+        next = std::min(next, add_saturating(Clock::now(), kMaxNativeTimeout));
+      }
     } else if (next > add_saturating(turn_now_, kMaxNativeTimeout)) {
       next = std::min(next, add_saturating(Clock::now(), kMaxNativeTimeout));
     }
@@ -497,6 +517,9 @@ void Reactor::run() {
     ~ClearInRun() { flag = false; }
   } clear{in_run_};
   while (!stop_requested_.exchange(false, std::memory_order_acq_rel)) {
+    if (clock_ != nullptr) [[unlikely]] {
+      consult_clock();
+    }
     backend_->run_once(/*may_block=*/true);
   }
 }
@@ -505,7 +528,11 @@ bool Reactor::run_once(bool may_block) {
   check_not_forked("run_once");
   {
     RunScope scope(*this, "run_once");
-    backend_->run_once(may_block && !stop_requested_.load(std::memory_order_acquire));
+    const bool block = may_block && !stop_requested_.load(std::memory_order_acquire);
+    if (block && clock_ != nullptr) [[unlikely]] {
+      consult_clock();
+    }
+    backend_->run_once(block);
   }
   return has_work();
 }
@@ -516,6 +543,98 @@ bool Reactor::has_work() const {
     return true;
   }
   return incoming_pending_.load(std::memory_order_acquire);
+}
+
+// ---- Clocks that move when told (core/clock.h, core/virtual_clock.h) ----
+
+Reactor::ExpectedCall Reactor::expect_call_from_thread() {
+  expected_calls_.fetch_add(1, std::memory_order_acq_rel);
+  return ExpectedCall(this);
+}
+
+void Reactor::ExpectedCall::release() {
+  if (Reactor* reactor = std::exchange(reactor_, nullptr)) {
+    // The last guard gone may let a virtual clock move: the loop must ask again.
+    if (reactor->expected_calls_.fetch_sub(1, std::memory_order_acq_rel) == 1 &&
+        reactor->clock_ != nullptr) {
+      reactor->wake_for_clock();
+    }
+  }
+}
+
+bool Reactor::prepare_to_wait() {
+  check_loop_thread("prepare_to_wait");
+  check_not_forked("prepare_to_wait");
+  if (clock_ == nullptr) return false;
+  return consult_clock();
+}
+
+// The loop is about to wait. Only when nothing is ready: time moves between turns, never while
+// work queued at the current time is still waiting to run. (run_once() does not wait, and so
+// does not get here, while a stop() is pending; a host's loop, which ignores stop(), does.)
+bool Reactor::consult_clock() {
+  if (turn_requested_ || ready_.size() > ready_cancelled_ ||
+      incoming_pending_.load(std::memory_order_acquire)) {
+    return false;
+  }
+  ReactorClock::IdleState state;
+  if (!timers_.empty()) state.next_deadline = timers_.next_deadline();
+  state.quiet = fds_.empty() && signals_.empty() && io_count_ == 0 &&
+                expected_calls_.load(std::memory_order_acquire) == 0;
+  state.tasks = task_count_;
+  if (state.quiet && state.next_deadline == TimePoint::max()) {
+    // Only here can it matter (a deadlock): tasks exempt from detection do not count.
+    for (const detail::TaskContext* task = tasks_; task != nullptr; task = task->next) {
+      if (task->deadlock_exempt) --state.tasks;
+    }
+  }
+  switch (clock_->on_idle(state)) {
+    case ReactorClock::IdleAction::kWait:
+      return false;
+    case ReactorClock::IdleAction::kRunDue:
+      // The turn reads the clock again; timers now due run in it.
+      request_turn();
+      return true;
+    case ReactorClock::IdleAction::kDeadlock: {
+      HookScope scope(*this);  // task code may run (cleanup of a Deferred failing at once)
+      fail_deadlocked_tasks();
+      return turn_requested_;
+    }
+  }
+  return false;
+}
+
+// Every unfinished task waits with nothing that could wake it: cancel each, with a Deadlock
+// as the reason its Deferred reports (core/spawn.h). Their cleanup runs in the next turns. A
+// task that shields itself from the cancellation and waits again is beyond help: it is
+// reported once, and the loop waits as a real one would.
+void Reactor::fail_deadlocked_tasks() {
+  std::vector<detail::TaskContext*> tasks;
+  for (detail::TaskContext* task = tasks_; task != nullptr; task = task->next) {
+    if (!task->deadlock_exempt) tasks.push_back(task);
+  }
+  std::string what = absl::StrCat(
+      "weft: deadlock on reactor '", name_, "' at ", clock_->describe(), ": ", tasks.size(),
+      tasks.size() == 1 ? " task waits" : " tasks wait",
+      " with nothing that could ever wake them (no callback ready, no timer that will fire, no "
+      "fd or signal watched, no cross-thread call pending or expected); without virtual time "
+      "the loop would hang here (docs/time.md, \"Deadlock detection\")");
+  const std::exception_ptr error = std::make_exception_ptr(Deadlock(what));
+  bool fresh = false;
+  {
+    // Resumptions wait until every task is cancelled: none finishes (and frees its context)
+    // while the list is being walked.
+    detail::ResumptionBatch batch;
+    for (detail::TaskContext* task : tasks) {
+      if (task->cancel_reason != nullptr) continue;
+      task->cancel_reason = error;
+      fresh = true;
+      task->request_cancel();
+    }
+  }
+  if (fresh && !turn_requested_) {
+    report_error(error, "tasks shielded from the cancellation that a deadlock makes");
+  }
 }
 
 void Reactor::stop() {
@@ -532,7 +651,7 @@ void Reactor::run_turn() {
   // One clock read per turn, and none when no timer is pending (the common call_soon turn): a
   // stale turn_now_ is only ever earlier than the truth, so "deadline <= turn_now_" (due, see
   // sync_timer) stays true of every timer it is asked about.
-  if (!timers_.empty()) turn_now_ = Clock::now();
+  if (!timers_.empty()) turn_now_ = now();
   if (in_run_ && stop_requested_.load(std::memory_order_acquire)) {
     // run() returns at the end of this iteration; this turn's work waits for the next run().
     // Due timers are not run either; sync_timer (at the end of this hook) turns them into a

@@ -42,7 +42,9 @@
 //
 // Time: every deadline saturates (add_saturating in core/time.h):
 // call_later(Duration::max()) never fires, a deadline at TimePoint::min() is
-// simply due.
+// simply due. The reactor reads time from steady_clock, or from the ReactorClock it
+// was made with (core/clock.h): a VirtualClock (core/virtual_clock.h) runs its timers
+// on virtual time, exact and instant, for tests (docs/time.md).
 #ifndef WEFT_CORE_REACTOR_H_
 #define WEFT_CORE_REACTOR_H_
 
@@ -55,6 +57,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -63,6 +66,7 @@
 #include "absl/functional/function_ref.h"
 #include "weft/core/backend.h"
 #include "weft/core/call_handle.h"
+#include "weft/core/clock.h"
 #include "weft/core/detail/task_context.h"
 #include "weft/core/detail/timer_queue.h"
 #include "weft/core/time.h"
@@ -87,8 +91,10 @@ class Reactor final : private LoopHooks {
 
   // Makes a reactor on the backend `make_backend` returns. Most programs call
   // make_reactor() (core/backend_registry.h) instead. `name` is the registry
-  // name, for listings and messages.
-  Reactor(std::string name, BackendFactory make_backend);
+  // name, for listings and messages. `clock`: where the reactor reads time
+  // (core/clock.h); null (the default): steady_clock, read directly.
+  Reactor(std::string name, BackendFactory make_backend,
+          std::unique_ptr<ReactorClock> clock = nullptr);
   ~Reactor();
   Reactor(const Reactor&) = delete;
   Reactor& operator=(const Reactor&) = delete;
@@ -111,9 +117,11 @@ class Reactor final : private LoopHooks {
   // it is already due: a timer added while timers run waits for the next turn.
   TimerHandle call_later(Duration delay, Callback callback);
   TimerHandle call_at(TimePoint when, Callback callback);
-  // The reactor's clock (steady_clock), read fresh: deadlines computed from it
-  // are never early.
-  TimePoint now() const { return Clock::now(); }
+  // The reactor's time (steady_clock, or its ReactorClock), read fresh: deadlines
+  // computed from it are never early. Thread-safe.
+  TimePoint now() const { return clock_ == nullptr ? Clock::now() : clock_->now(); }
+  // The clock the reactor was made with; null for steady_clock.
+  ReactorClock* clock() const { return clock_.get(); }
 
   // Thread-safe: queues `callback` from any thread and wakes the loop if it is
   // blocked. Callbacks from one thread run in the order they were queued. Each
@@ -121,6 +129,34 @@ class Reactor final : private LoopHooks {
   // first, it is dropped without running. The handle's cancel() is thread-safe
   // too: it returns true if the callback will not run.
   CallHandle call_from_thread(Callback callback);
+
+  // Thread-safe: announces that another thread will call call_from_thread() (a
+  // worker handing back its result), until the returned guard is destroyed. On
+  // steady_clock this changes nothing; on virtual time (core/virtual_clock.h) the
+  // loop neither jumps ahead nor declares a deadlock while a guard is held, since
+  // that call could still make work. Guards must not outlive the reactor.
+  class ExpectedCall {
+   public:
+    ExpectedCall() = default;
+    ExpectedCall(ExpectedCall&& other) noexcept
+        : reactor_(std::exchange(other.reactor_, nullptr)) {}
+    ExpectedCall& operator=(ExpectedCall&& other) noexcept {
+      if (this != &other) {
+        release();
+        reactor_ = std::exchange(other.reactor_, nullptr);
+      }
+      return *this;
+    }
+    ~ExpectedCall() { release(); }
+    // Ends the announcement early (idempotent).
+    void release();
+
+   private:
+    friend class Reactor;
+    explicit ExpectedCall(Reactor* reactor) : reactor_(reactor) {}
+    Reactor* reactor_ = nullptr;
+  };
+  [[nodiscard]] ExpectedCall expect_call_from_thread();
 
   // ---- Watchers (loop thread) ----
 
@@ -156,6 +192,14 @@ class Reactor final : private LoopHooks {
   // reactor still has work that could run later (libuv's uv_run() result):
   // queued or cross-thread callbacks, timers, watchers or unfinished tasks.
   bool run_once(bool may_block = true);
+  // For drivers that wait by themselves instead of through run() or run_once()
+  // (runners/guest_reactor.h): call when about to wait. On a clock that moves
+  // only when told to (virtual time), with nothing ready, this lets the clock
+  // move (autojump, or toward an advance() target) or fails deadlocked tasks
+  // (docs/time.md); returns true if that made work to run now: step again
+  // instead of waiting. On steady_clock it returns false at once. run() and
+  // run_once(true) do it themselves. Loop thread.
+  bool prepare_to_wait();
   // Thread-safe: consumes a pending stop() request; true if there was one.
   // For drivers that loop on run_once() themselves (runners/).
   bool take_stop_request() { return stop_requested_.exchange(false, std::memory_order_acq_rel); }
@@ -196,6 +240,7 @@ class Reactor final : private LoopHooks {
   friend class CallHandle;
   friend class IoHandle;
   friend struct detail::TaskTracker;
+  friend class ReactorClock;
 
   struct Watcher {
     Callback callback;
@@ -226,6 +271,11 @@ class Reactor final : private LoopHooks {
   class RunScope;
 
   TimerHandle add_timer(TimePoint when, Callback callback);
+  // Virtual time: asks the clock what to do when the loop would wait (prepare_to_wait).
+  bool consult_clock();
+  void fail_deadlocked_tasks();
+  // Thread-safe: a ReactorClock told to move from another thread wakes the loop.
+  void wake_for_clock() { backend_->wake(); }
   void sync_timer();
   void request_turn();
   Watch watch_fd(int fd, Watch::Kind kind, Callback callback);
@@ -253,6 +303,8 @@ class Reactor final : private LoopHooks {
   static void unregister_io(IoTarget* target);
 
   std::string name_;
+  // Before backend_: the backend may read time through it until it is destroyed.
+  std::unique_ptr<ReactorClock> clock_;
   std::unique_ptr<Backend> backend_;
   ErrorHandler error_handler_;
 
@@ -297,6 +349,8 @@ class Reactor final : private LoopHooks {
   std::uint64_t incoming_first_ ABSL_GUARDED_BY(incoming_mu_) = 1;
   std::size_t incoming_cancelled_ ABSL_GUARDED_BY(incoming_mu_) = 0;
   std::atomic<bool> incoming_pending_{false};
+  // ExpectedCall guards held (virtual time: another thread may still make work).
+  std::atomic<std::size_t> expected_calls_{0};
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> running_{false};
   std::atomic<std::thread::id> loop_thread_{};

@@ -31,6 +31,7 @@
 #include <utility>
 
 #include "weft/core/deferred.h"
+#include "weft/core/detail/cancel_reason.h"
 #include "weft/core/detail/task_context.h"
 #include "weft/core/errors.h"
 #include "weft/core/reactor.h"
@@ -77,17 +78,20 @@ class RootTask {
   std::coroutine_handle<promise_type> handle_;
 };
 
-// Throws Cancelled if the task was cancelled before it started.
+// Throws Cancelled if the task was cancelled before it started. Returns the task's context.
 struct StartGate {
+  TaskContext* context = nullptr;
   bool cancelled = false;
   bool await_ready() const noexcept { return false; }
   template <WeftPromise Promise>
   bool await_suspend(std::coroutine_handle<Promise> handle) noexcept {
-    cancelled = handle.promise().context()->cancelled();
+    context = handle.promise().context();
+    cancelled = context->cancelled();
     return false;
   }
-  void await_resume() const {
+  TaskContext* await_resume() const {
     if (cancelled) throw Cancelled();
+    return context;
   }
 };
 
@@ -98,14 +102,16 @@ RootTask run_root(Reactor&, Task<T> task_parameter, Deferred<T> deferred) {
   // parameter copies after it.
   Task<T> task = std::move(task_parameter);
   std::exception_ptr error;
+  const TaskContext* context = nullptr;  // known once started
   if constexpr (std::is_void_v<T>) {
     try {
-      co_await StartGate{};
+      context = co_await StartGate{};
       co_await std::move(task);
     } catch (...) {
       error = std::current_exception();
     }
     if (deferred.called()) co_return;  // fired by hand; nothing more to say
+    apply_cancel_reason(context, error);
     if (error) {
       deferred.errback(error);
     } else {
@@ -114,12 +120,13 @@ RootTask run_root(Reactor&, Task<T> task_parameter, Deferred<T> deferred) {
   } else {
     std::optional<T> value;
     try {
-      co_await StartGate{};
+      context = co_await StartGate{};
       value.emplace(co_await std::move(task));
     } catch (...) {
       error = std::current_exception();
     }
     if (deferred.called()) co_return;
+    apply_cancel_reason(context, error);
     if (error) {
       deferred.errback(error);
     } else {

@@ -9,8 +9,11 @@
 
 namespace weft {
 
-BlockingRunner::BlockingRunner(std::unique_ptr<Reactor> reactor)
-    : reactor_(std::move(reactor)), link_(std::make_shared<detail::ReactorLink>(reactor_.get())) {}
+BlockingRunner::BlockingRunner(std::unique_ptr<Reactor> reactor, Duration shutdown_timeout)
+    : reactor_(std::move(reactor)),
+      link_(std::make_shared<detail::ReactorLink>(reactor_.get())),
+      root_(std::make_unique<RootGroup>(*reactor_)),
+      shutdown_timeout_(shutdown_timeout) {}
 
 BlockingRunner::~BlockingRunner() {
   if (inherited_through_fork()) {
@@ -18,10 +21,21 @@ BlockingRunner::~BlockingRunner() {
     // parent's threads at the fork, and no canceller can run here anyway (cancel() throws in
     // the child). The reactor follows the core rule (an inherited reactor may be destroyed),
     // unless a thread of the parent was inside run_once() at the fork: its state may be half
-    // updated by a thread that does not exist here, so it is abandoned.
+    // updated by a thread that does not exist here, so it is abandoned. So is the root group:
+    // its registry's lock may have been held by one of the parent's threads.
+    detail::abandon(root_);
     if (reactor_->is_running()) detail::abandon(reactor_);
     return;
   }
+  if (Reactor::current() == nullptr) {
+    root_->shut_down(shutdown_timeout_, name());
+  } else {
+    // Inside another running loop this thread cannot drive this one: cancel, and say what is
+    // left (it is destroyed with the reactor).
+    root_->close();
+    root_->report_unfinished(Duration::zero(), name());
+  }
+  root_.reset();
   link_->sever();
 }
 

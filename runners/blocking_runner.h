@@ -12,6 +12,14 @@
 // keeps driving the loop until the task's cleanup has run, then throws
 // TimeoutError.
 //
+// Background work (weft::start_background, runners/root_group.h) lives on the runner's
+// reactor like any spawned task: it runs during calls (run(), and wait() on a result) and is
+// paused between them, carrying on during the next call, whichever it is. The destructor
+// cancels it and drives the loop on the destroying thread until it has finished its cleanup
+// or `shutdown_timeout` has passed, then reports what did not finish to the reactor's error
+// handler and destroys it with the reactor. (Destroyed inside another running weft loop,
+// where it cannot drive its own, it cancels and reports without waiting.)
+//
 // Threading: one thread at a time (the thread calling run() owns the reactor
 // during the call). Calling run() or wait() from inside any running weft loop
 // on this thread throws UsageError: co_await the task instead. Lifetime:
@@ -24,15 +32,19 @@
 #include <string_view>
 
 #include "weft/core/reactor.h"
+#include "weft/core/time.h"
 #include "weft/runners/detail/reactor_link.h"
+#include "weft/runners/root_group.h"
 #include "weft/runners/runner.h"
 
 namespace weft {
 
 class BlockingRunner final : public Runner, private detail::EventualDriver {
  public:
-  // Runs on `reactor`, which it owns.
-  explicit BlockingRunner(std::unique_ptr<Reactor> reactor);
+  // Runs on `reactor`, which it owns; waits up to `shutdown_timeout` for background work
+  // when destroyed.
+  explicit BlockingRunner(std::unique_ptr<Reactor> reactor,
+                          Duration shutdown_timeout = kDefaultShutdownTimeout);
   ~BlockingRunner() override;
 
   std::string_view name() const override { return "blocking"; }
@@ -48,6 +60,8 @@ class BlockingRunner final : public Runner, private detail::EventualDriver {
 
   std::unique_ptr<Reactor> reactor_;
   std::shared_ptr<detail::ReactorLink> link_;  // for cancellers, which may outlive the runner
+  std::unique_ptr<RootGroup> root_;            // destroyed before the reactor
+  const Duration shutdown_timeout_;
 };
 
 }  // namespace weft

@@ -81,10 +81,13 @@ std::exception_ptr EventualStateBase::observe_error() {
 
 bool EventualStateBase::wait(std::optional<Duration> timeout) {
   if (inherited_through_fork()) throw_inherited("wait");
-  if (ready()) return true;
+  // One lock from the first look to the sleep (no driver): a run() takes it once here.
+  std::unique_lock lock(mu_);
+  if (done_) return true;
   // Only the loop could finish the work, and this thread is the loop.
   if ((reactor_ != nullptr && Reactor::current() == reactor_) ||
       (loop_thread_ != std::thread::id() && loop_thread_ == std::this_thread::get_id())) {
+    lock.unlock();
     throw UsageError(absl::StrCat("weft: waiting for a result on the loop thread of reactor '",
                                   reactor_->name(), "' would deadlock; co_await the task instead"));
   }
@@ -96,10 +99,10 @@ bool EventualStateBase::wait(std::optional<Duration> timeout) {
     if (*deadline == TimePoint::max()) deadline.reset();
   }
   if (driver_ != nullptr) {
-    if (!ready()) driver_->drive(*this, deadline);
+    lock.unlock();  // the driver runs the loop, which completes the state under the lock
+    driver_->drive(*this, deadline);
     return ready();
   }
-  std::unique_lock lock(mu_);
   if (!deadline) {
     done_cv_.wait(lock, [this] { return done_; });
     return true;

@@ -51,6 +51,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
+#include "weft/core/detail/cancel_reason.h"
 #include "weft/core/task.h"
 #include "weft/core/time.h"
 
@@ -134,6 +135,11 @@ class EventualStateBase {
   }
   // True in a child process forked after this state was made.
   bool inherited_through_fork() const;
+  // The error, marked looked at (mu_ held).
+  std::exception_ptr observe_error_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (error_ != nullptr) error_observed_ = true;
+    return error_;
+  }
   // std::mutex, not absl::Mutex: ThreadSanitizer sees pthread locks.
   mutable std::mutex mu_;
 
@@ -171,6 +177,17 @@ class EventualState : public EventualStateBase {
     std::lock_guard lock(mu_);
     return *value_;
   }
+  // Requires ready(): the value (a copy), or rethrows the error (marking it looked at). One
+  // lock, for the runner's run().
+  T result() {
+    std::exception_ptr error;
+    {
+      std::lock_guard lock(mu_);
+      error = observe_error_locked();
+      if (error == nullptr) return *value_;
+    }
+    std::rethrow_exception(error);
+  }
 
  private:
   std::optional<T> value_ ABSL_GUARDED_BY(mu_);
@@ -184,11 +201,20 @@ class EventualState<void> : public EventualStateBase {
     complete([] {});
   }
   void value() const {}
+  void result() {
+    std::exception_ptr error;
+    {
+      std::lock_guard lock(mu_);
+      error = observe_error_locked();
+    }
+    if (error != nullptr) std::rethrow_exception(error);
+  }
 };
 
 // Fails the state with RunnerShutDown if it is destroyed before completing: it
 // is a parameter of the delivering coroutine, so it dies with the task's frame
-// even if the task never ran.
+// even if the task never ran. The coroutine disarms it once it has delivered, so a
+// finished run builds no exception (nor takes the state's lock) for it.
 template <typename T>
 class ShutdownGuard {
  public:
@@ -196,21 +222,24 @@ class ShutdownGuard {
   ShutdownGuard(ShutdownGuard&&) noexcept = default;
   ~ShutdownGuard();
   EventualState<T>& operator*() const { return *state_; }
+  void disarm() { armed_ = false; }
 
  private:
   std::shared_ptr<EventualState<T>> state_;
+  bool armed_ = true;
 };
 
 void fail_with_shutdown(EventualStateBase& state);
 
 template <typename T>
 ShutdownGuard<T>::~ShutdownGuard() {
-  if (state_ != nullptr) fail_with_shutdown(*state_);
+  if (state_ != nullptr && armed_) fail_with_shutdown(*state_);
 }
 
 // Runs `task` and delivers its outcome to the state.
 template <typename T>
 Task<void> deliver(Task<T> task, ShutdownGuard<T> state) {
+  std::exception_ptr error;
   try {
     if constexpr (std::is_void_v<T>) {
       co_await std::move(task);
@@ -219,8 +248,14 @@ Task<void> deliver(Task<T> task, ShutdownGuard<T> state) {
       (*state).succeed(co_await std::move(task));
     }
   } catch (...) {
-    (*state).fail(std::current_exception());
+    error = std::current_exception();
   }
+  if (error != nullptr) {
+    // A task cancelled for a reason (a deadlock on virtual time) reports the reason.
+    apply_cancel_reason(co_await CurrentTaskContext{}, error);
+    (*state).fail(error);
+  }
+  state.disarm();
 }
 
 }  // namespace detail
@@ -253,8 +288,7 @@ class EventualResult {
 template <typename T>
 T EventualResult<T>::wait(std::optional<Duration> timeout) const {
   if (!state_->wait(timeout)) throw_wait_timeout(*timeout);
-  if (std::exception_ptr error = state_->observe_error()) std::rethrow_exception(error);
-  return state_->value();
+  return state_->result();
 }
 
 }  // namespace weft

@@ -113,16 +113,21 @@ struct GuestReactor::PollSpec {
   std::optional<TimePoint> deadline;
 };
 
-GuestReactor::GuestReactor(std::string_view backend, Wait wait_mode)
-    : GuestReactor(find_backend(backend), wait_mode) {}
+GuestReactor::GuestReactor(std::string_view backend, Wait wait_mode,
+                           std::unique_ptr<ReactorClock> clock)
+    : GuestReactor(find_backend(backend), wait_mode, std::move(clock)) {}
 
-GuestReactor::GuestReactor(const BackendInfo& info, Wait wait_mode)
+GuestReactor::GuestReactor(const BackendInfo& info, Wait wait_mode,
+                           std::unique_ptr<ReactorClock> clock)
     : fork_generation_((detail::watch_forks(), detail::fork_generation())) {
-  reactor_ = std::make_unique<Reactor>(info.name, [&](LoopHooks& hooks) {
-    auto tee = std::make_unique<Tee>(hooks, info, *this);
-    tee_ = tee.get();
-    return tee;
-  });
+  reactor_ = std::make_unique<Reactor>(
+      info.name,
+      [&](LoopHooks& hooks) {
+        auto tee = std::make_unique<Tee>(hooks, info, *this);
+        tee_ = tee.get();
+        return tee;
+      },
+      std::move(clock));
   const Backend::WaitFd wait = tee_->wait_fd();
   if (wait.complete && wait_mode == Wait::kAuto) {
     host_fd_ = wait.fd;
@@ -234,6 +239,9 @@ void GuestReactor::step() {
   if (own_host_fd_) drain_fd(host_fd_);
   tee_->registrations_pending = false;
   reactor_->run_once(/*may_block=*/false);
+  // The host may wait next: a clock that moves only when told (virtual time) moves now, or
+  // fails deadlocked tasks; the turn that needs asks the host for another step at once.
+  reactor_->prepare_to_wait();
   scope.finish();
 }
 

@@ -60,10 +60,15 @@ class GuestReactor {
 
   // A reactor on `backend` (empty: the default backend), driven by the host. Throws
   // UnknownNameError for an unknown backend.
-  explicit GuestReactor(std::string_view backend = {}, Wait wait = Wait::kAuto);
+  // `clock`: where the reactor reads time (core/clock.h; null: steady_clock). On virtual time
+  // (core/virtual_clock.h) the clock moves at the end of a step when the reactor has nothing
+  // left to run, and timeout() stays nullopt for its timers.
+  explicit GuestReactor(std::string_view backend = {}, Wait wait = Wait::kAuto,
+                        std::unique_ptr<ReactorClock> clock = nullptr);
   // The same on a backend given by its registry entry, registered or not (e.g. a backend of
   // the host's own, or a wrapper around a registered one).
-  explicit GuestReactor(const BackendInfo& backend, Wait wait = Wait::kAuto);
+  explicit GuestReactor(const BackendInfo& backend, Wait wait = Wait::kAuto,
+                        std::unique_ptr<ReactorClock> clock = nullptr);
   ~GuestReactor();
   GuestReactor(const GuestReactor&) = delete;
   GuestReactor& operator=(const GuestReactor&) = delete;

@@ -29,6 +29,17 @@
 // there, state it may have been using) is abandoned until the child exits or
 // execs. Make a new runner in the child.
 //
+// Background work: every built-in runner owns a root group (runners/root_group.h).
+// weft::start_background("name", task), called inside a task the runner runs, starts work
+// that outlives the call (a ticker, a server) and belongs to the runner: its failure is
+// reported to the reactor's error handler with its name, and a runner shutting down cancels
+// it and waits for it, bounded by RunnerOptions::shutdown_timeout (kDefaultShutdownTimeout);
+// the names of what did not finish by then are reported the same way.
+//
+// Context: run() and submit() carry the calling thread's context variables
+// (core/context.h) into the task; a set() inside the task stays in it, never reaching the
+// calling thread or the next call.
+//
 // Threading: each runner states its own rule; see its header. Calling run()
 // from inside a task or callback of the runner's own loop throws UsageError
 // instead of deadlocking. Lifetime: destroying a runner stops its loop; results
@@ -36,6 +47,7 @@
 #ifndef WEFT_RUNNERS_RUNNER_H_
 #define WEFT_RUNNERS_RUNNER_H_
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -52,6 +64,11 @@
 namespace weft {
 
 class Reactor;
+
+// How long a runner shutting down waits for its cancelled background work to finish, unless
+// RunnerOptions::shutdown_timeout says otherwise: long enough for cleanup that awaits (a
+// goodbye sent in a shield), short enough that a stuck task cannot hold a program's exit.
+inline constexpr Duration kDefaultShutdownTimeout = std::chrono::seconds(5);
 
 class Runner {
  public:
@@ -131,7 +148,7 @@ T Runner::run(Task<T> task, std::optional<Duration> timeout) {
     after_cancel(*result.state_);
     throw_run_timeout(*timeout);
   }
-  return result.wait();
+  return result.state_->result();
 }
 
 }  // namespace weft

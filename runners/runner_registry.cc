@@ -1,17 +1,34 @@
 #include "weft/runners/runner_registry.h"
 
 #include <mutex>
+#include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "weft/core/backend_registry.h"
+#include "weft/core/clock.h"
 #include "weft/core/detail/named_registry.h"
 #include "weft/core/errors.h"
+#include "weft/core/virtual_clock.h"
 #include "weft/runners/blocking_runner.h"
 #include "weft/runners/host_runner.h"
 #include "weft/runners/threaded_runner.h"
 
 namespace weft {
 namespace {
+
+// The host's reactor already has its clock; a clock named in the options must be that one.
+void check_host_clock(Reactor& host, const std::string& clock) {
+  if (clock.empty()) return;
+  const bool is_virtual = VirtualClock::find(host) != nullptr;
+  const bool wants_virtual = make_clock(clock) != nullptr;  // also rejects unknown names
+  if (is_virtual != wants_virtual) {
+    throw UsageError(absl::StrCat("weft: the host runner runs on the host's reactor '",
+                                  host.name(), "', which is on ",
+                                  is_virtual ? "virtual" : "real", " time, not on the clock '",
+                                  clock, "' asked for; make the host's reactor on that clock"));
+  }
+}
 
 std::vector<RunnerInfo> builtin_runners() {
   std::vector<RunnerInfo> runners;
@@ -21,7 +38,8 @@ std::vector<RunnerInfo> builtin_runners() {
                  "between calls",
       .preference = 10,
       .factory = [](const RunnerOptions& options) -> std::unique_ptr<Runner> {
-        return std::make_unique<BlockingRunner>(make_reactor(options.backend));
+        return std::make_unique<BlockingRunner>(
+            make_reactor(options.backend, make_clock(options.clock)), options.shutdown_timeout);
       },
   });
   runners.push_back(RunnerInfo{
@@ -30,7 +48,8 @@ std::vector<RunnerInfo> builtin_runners() {
                  "going between calls",
       .preference = 20,
       .factory = [](const RunnerOptions& options) -> std::unique_ptr<Runner> {
-        return std::make_unique<ThreadedRunner>(options.backend);
+        return std::make_unique<ThreadedRunner>(options.backend, options.shutdown_timeout,
+                                                make_clock(options.clock));
       },
   });
   runners.push_back(RunnerInfo{
@@ -44,7 +63,9 @@ std::vector<RunnerInfo> builtin_runners() {
               "weft: the host runner runs inside the host application's loop: pass its reactor "
               "as RunnerOptions::host (see docs/embedding.md)");
         }
-        return std::make_unique<HostRunner>(*options.host, options.host_thread);
+        check_host_clock(*options.host, options.clock);
+        return std::make_unique<HostRunner>(*options.host, options.host_thread,
+                                            options.shutdown_timeout);
       },
   });
   return runners;

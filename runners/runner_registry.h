@@ -34,6 +34,15 @@ struct RunnerOptions {
   // that drives it.
   Reactor* host = nullptr;
   std::thread::id host_thread = {};
+  // How long the runner, shutting down, waits for its cancelled background work
+  // (weft::start_background, runners/root_group.h) to finish before reporting what is left
+  // to the reactor's error handler by name. Duration::max(): as long as it takes.
+  Duration shutdown_timeout = kDefaultShutdownTimeout;
+  // The clock the runner's reactor reads time from, by name (core/clock.h): empty or "steady"
+  // for real time, "virtual" for virtual time with autojump (core/virtual_clock.h; reach it
+  // with VirtualClock::of(runner->reactor())). The host runner runs on the host's reactor,
+  // whose clock the host chose: a name here must match it.
+  std::string clock = {};
 };
 
 struct RunnerInfo {

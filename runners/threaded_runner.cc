@@ -10,9 +10,13 @@
 
 namespace weft {
 
-ThreadedRunner::ThreadedRunner(std::string_view backend) : ThreadedRunner(find_backend(backend)) {}
+ThreadedRunner::ThreadedRunner(std::string_view backend, Duration shutdown_timeout,
+                               std::unique_ptr<ReactorClock> clock)
+    : ThreadedRunner(find_backend(backend), shutdown_timeout, std::move(clock)) {}
 
-ThreadedRunner::ThreadedRunner(BackendInfo backend) {
+ThreadedRunner::ThreadedRunner(BackendInfo backend, Duration shutdown_timeout,
+                               std::unique_ptr<ReactorClock> clock)
+    : shutdown_timeout_(shutdown_timeout) {
   // The reactor is made on the loop thread (a reactor belongs to the thread
   // that runs it); the constructor waits for it, or for the reason it could not
   // be made.
@@ -20,10 +24,10 @@ ThreadedRunner::ThreadedRunner(BackendInfo backend) {
   std::condition_variable cv;
   bool ready = false;
   std::exception_ptr error;
-  thread_ = std::thread([&, backend = std::move(backend)]() mutable {
+  thread_ = std::thread([&, backend = std::move(backend), clock = std::move(clock)]() mutable {
     bool made = true;
     try {
-      reactor_ = std::make_unique<Reactor>(backend.name, backend.factory);
+      reactor_ = std::make_unique<Reactor>(backend.name, backend.factory, std::move(clock));
     } catch (...) {
       error = std::current_exception();
       made = false;
@@ -45,6 +49,9 @@ ThreadedRunner::ThreadedRunner(BackendInfo backend) {
     std::rethrow_exception(error);
   }
   link_ = std::make_shared<detail::ReactorLink>(reactor_.get());
+  // Registered before the constructor returns, so before any task can call
+  // start_background(); the loop thread reads it after the registry's lock.
+  root_ = std::make_unique<RootGroup>(*reactor_);
 }
 
 void ThreadedRunner::loop() {
@@ -59,6 +66,10 @@ void ThreadedRunner::loop() {
       reactor_->report_error(std::current_exception(), "the threaded runner's loop");
     }
   }
+  // Background work: cancelled, and the loop kept running (bounded) until its cleanup has
+  // run. The destructor's stop() may arrive meanwhile; shut_down() consumes it.
+  root_->shut_down(shutdown_timeout_, name());
+  root_.reset();
   {
     std::unique_lock lock(shutdown_mu_);
     shutdown_cv_.wait(lock, [this] { return stop_delivered_; });
@@ -75,6 +86,7 @@ ThreadedRunner::~ThreadedRunner() {
     // forever, stop() and sever() could wait for a lock nobody will release, and destroying
     // the reactor could find it half updated. Abandon the thread and the reactor to the
     // child's exit or exec; the parent's loop is untouched.
+    detail::abandon(root_);
     detail::abandon(reactor_);
     detail::abandon(new std::thread(std::move(thread_)));
     return;

@@ -24,6 +24,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "weft/backends/detail/native_fd_scope.h"
+#include "weft/backends/detail/timer_fd.h"
 #include "weft/core/backend.h"
 #include "weft/core/backend_registry.h"
 #include "weft/core/errors.h"
@@ -53,6 +54,13 @@ namespace weft::asio {
 namespace {
 
 namespace net = boost::asio;
+
+// weft's timer is Asio's own steady_timer whatever WEFT_TIMER says (backends/detail/timer_fd.h):
+// Asio already waits for its earliest timer with a timerfd of its own on Linux (armed when the
+// earliest deadline changes) and with nanosecond timeouts elsewhere, and checks steady_clock
+// before running a timer, so it is precise and never early as it is. The variable is still
+// checked, so that a typo fails the same way on every backend.
+void check_timer_source() { (void)backends::detail::use_timer_fd("asio"); }
 
 constexpr const char* kMechanism = WEFT_ASIO_MECHANISM;
 
@@ -454,6 +462,7 @@ const BackendRegistration kRegistration(BackendInfo{
     .mechanism = kMechanism,
     .preference = 30,
     .factory = [](LoopHooks& hooks) -> std::unique_ptr<Backend> {
+      check_timer_source();
       // Asio makes its reactor here, with the timer: 3 descriptors (epoll set, eventfd
       // interrupter, timerfd). It reports a shortage itself, as boost::system::system_error
       // (translated below), but only after making some of them; checking first (NativeFdScope)
@@ -479,6 +488,7 @@ net::io_context& native_context(Reactor& reactor) {
 
 std::unique_ptr<Reactor> adopt(net::io_context& context) {
   return std::make_unique<Reactor>("asio", [&context](LoopHooks& hooks) {
+    check_timer_source();
     // The host's context may not have made its reactor yet: that happens here.
     return translating_errors("cannot use the host's io_context",
                               [&] { return std::make_unique<AsioBackend>(hooks, &context); });

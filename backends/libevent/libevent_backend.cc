@@ -26,6 +26,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "weft/backends/detail/native_fd_scope.h"
+#include "weft/backends/detail/timer_fd.h"
 #include "weft/core/backend.h"
 #include "weft/core/backend_registry.h"
 #include "weft/core/errors.h"
@@ -135,7 +136,21 @@ class LibeventBackend final : public Backend {
         base_(base),
         select_(std::strcmp(event_base_get_method(base), "select") == 0) {
     turn_ = new_event(base_, -1, 0, &LibeventBackend::on_turn, this);
-    timer_ = new_event(base_, -1, 0, &LibeventBackend::on_timer, this);
+    if (backends::detail::use_timer_fd("libevent")) {
+      auto timer_fd = std::make_unique<backends::detail::TimerFd>();
+      // select cannot watch a descriptor at or above FD_SETSIZE (see set_fd_interest): with
+      // that many descriptors open, keep libevent's own timer.
+      if (!select_ || timer_fd->fd() < FD_SETSIZE) {
+        timer_fd_ = std::move(timer_fd);
+        timer_ = new_event(base_, timer_fd_->fd(), EV_READ | EV_PERSIST,
+                           &LibeventBackend::on_timer_fd, this);
+        // On a base of weft's own, the event stays added (adding and deleting would each cost
+        // an epoll_ctl); on a host's, it is added only while armed, so that an idle weft does
+        // not keep the host's event_base_dispatch() running.
+        if (owned_base_ != nullptr) add_timer_fd_event();
+      }
+    }
+    if (timer_ == nullptr) timer_ = new_event(base_, -1, 0, &LibeventBackend::on_timer, this);
   }
 
   ~LibeventBackend() override {
@@ -145,7 +160,8 @@ class LibeventBackend final : public Backend {
   event_base* base() const { return base_; }
 
   std::string description() const override {
-    return absl::StrCat("libevent ", event_get_version(), " (", event_base_get_method(base_), ")");
+    return absl::StrCat("libevent ", event_get_version(), " (", event_base_get_method(base_),
+                        timer_fd_ != nullptr ? ", timerfd" : "", ")");
   }
 
   void run_once(bool may_block) override {
@@ -158,6 +174,13 @@ class LibeventBackend final : public Backend {
     if (event_base_loop(base_, flags) < 0) {
       throw std::runtime_error(
           "weft: libevent: event_base_loop failed (is the base's loop already running?)");
+    }
+    // libevent's own timer follows its coarse clock, which can lag steady_clock by a tick: a
+    // host stepping at weft's deadline (GuestReactor) would find nothing to run and step
+    // again at once until libevent's clock caught up. The deadline has passed: deliver it.
+    if (timer_fd_ == nullptr && armed_ && Clock::now() >= deadline_) {
+      event_del(timer_.get());
+      fire();
     }
   }
 
@@ -172,26 +195,33 @@ class LibeventBackend final : public Backend {
   // of event_base_loop(), unlike event_base_loopbreak()'s flag, so a wake-up is never lost.
   void wake() override { schedule_turn(); }
 
+  // Two ways to wait for weft's deadline (backends/detail/timer_fd.h). With a timerfd (Linux, by
+  // default, every method): the kernel timer is armed with the absolute deadline and watched
+  // by a persistent read event. With libevent's own timer (WEFT_TIMER=native, or no timerfd):
+  // a timeout on libevent's clock, which without EVENT_BASE_FLAG_PRECISE_TIMER is
+  // CLOCK_MONOTONIC_COARSE on Linux (a scheduler tick, 4 ms on a 250 Hz kernel). Not the
+  // precise flag: on epoll it costs a timerfd_settime() per loop iteration (measured: half of a
+  // turn's cost). Either way timer_expired() is called only once steady_clock has reached the
+  // deadline.
   void set_timer(TimePoint deadline) override {
-    // libevent adds the timeout to its cached clock, which during callbacks is the time the poll
-    // returned; refresh it after reading ours so the timer is not early by the callbacks' time.
-    // libevent's clock may be coarser than steady_clock; if the timer fires a little early, the
-    // reactor (which reads its own clock) re-arms it.
-    // Saturating: a deadline near TimePoint::min() is due now (a wrapped-around difference used
-    // to put it centuries ahead, so it never fired), and one near TimePoint::max() is capped at
-    // kMaxTimeout, which libevent's timeval arithmetic and every method's poll handle; firing
-    // early is harmless, the reactor re-arms.
-    const TimePoint now = Clock::now();
-    event_base_update_cache_time(base_);
-    const Duration delay =
-        std::clamp(sub_saturating(deadline, now), Duration::zero(), Duration(kMaxTimeout));
-    const auto us = std::chrono::ceil<std::chrono::microseconds>(delay).count();
-    const timeval timeout{.tv_sec = static_cast<time_t>(us / 1'000'000),
-                          .tv_usec = static_cast<suseconds_t>(us % 1'000'000)};
-    event_add(timer_.get(), &timeout);  // cannot fail for a timer on our own base
+    armed_ = true;
+    deadline_ = deadline;
+    if (timer_fd_ != nullptr) {
+      timer_fd_->arm(deadline);
+      if (!timer_fd_added_) add_timer_fd_event();
+    } else {
+      add_native_timer();
+    }
   }
 
-  void clear_timer() override { event_del(timer_.get()); }
+  void clear_timer() override {
+    armed_ = false;
+    if (timer_fd_ != nullptr) {
+      disarm_timer_fd();
+    } else {
+      event_del(timer_.get());
+    }
+  }
 
   void set_fd_interest(int fd, IoEvents events) override {
     // libevent's select method sizes its fd_sets for any descriptor, but FD_SET() on one at or
@@ -217,6 +247,9 @@ class LibeventBackend final : public Backend {
   }
 
   void after_fork_in_child() override {
+    // The timerfd's file is the parent's too: put a fresh one under its number first, so that
+    // event_reinit registers the child's own and the teardown cannot disarm the parent's.
+    if (timer_fd_ != nullptr) timer_fd_->replace_after_fork();
     // Re-creates the backend's kernel state (epoll set, signal socketpair, notification fd) in
     // the child and re-adds the events, so freeing them afterwards leaves the parent's set
     // alone. event_reinit closes the old descriptors before making the new ones, so it needs
@@ -227,8 +260,13 @@ class LibeventBackend final : public Backend {
     if (event_reinit(base_) != 0) throw_errno(errno, "event_reinit failed after fork");
   }
 
-  // No wait_fd(): libevent's own descriptor (epoll's, when there is one) is not exported, and
-  // everything weft waits for is in its fd interest, its timer and wake().
+  // libevent's own descriptor (epoll's, when there is one) is not exported, and everything weft
+  // waits for is in its fd interest, its timer and wake(). The timerfd is offered anyway: a
+  // host's helper thread that waits on it (GuestReactor) wakes at the deadline itself, not at
+  // its own millisecond rounding of it; it is readable only while an expiry waits to be run.
+  WaitFd wait_fd() const override {
+    return WaitFd{.fd = timer_fd_ != nullptr ? timer_fd_->fd() : -1, .complete = false};
+  }
 
  private:
   struct FdEvents {
@@ -263,8 +301,61 @@ class LibeventBackend final : public Backend {
     static_cast<LibeventBackend*>(arg)->hooks_.run_turn();
   }
 
+  void add_timer_fd_event() {
+    event_add(timer_.get(), nullptr);  // cannot fail for a timerfd on our own base
+    timer_fd_added_ = true;
+  }
+
+  void disarm_timer_fd() {
+    timer_fd_->disarm();
+    if (owned_base_ == nullptr && timer_fd_added_) {
+      event_del(timer_.get());
+      timer_fd_added_ = false;
+    }
+  }
+
+  void add_native_timer() {
+    // libevent adds the timeout to its cached clock, which during callbacks is the time the
+    // poll returned; refresh it after reading ours so the timer is not early by the callbacks'
+    // time. If it still fires early (its clock is coarser than steady_clock), on_timer waits
+    // for the rest. Saturating: a deadline near TimePoint::min() is due now (a wrapped-around
+    // difference used to put it centuries ahead, so it never fired), and one near
+    // TimePoint::max() is capped at kMaxTimeout, which libevent's timeval arithmetic and every
+    // method's poll handle.
+    const TimePoint now = Clock::now();
+    event_base_update_cache_time(base_);
+    const Duration delay =
+        std::clamp(sub_saturating(deadline_, now), Duration::zero(), Duration(kMaxTimeout));
+    const auto us = std::chrono::ceil<std::chrono::microseconds>(delay).count();
+    const timeval timeout{.tv_sec = static_cast<time_t>(us / 1'000'000),
+                          .tv_usec = static_cast<suseconds_t>(us % 1'000'000)};
+    event_add(timer_.get(), &timeout);  // cannot fail for a timer on our own base
+  }
+
+  void fire() {
+    armed_ = false;
+    hooks_.timer_expired();
+  }
+
+  static void on_timer_fd(evutil_socket_t, short, void* arg) {
+    auto& self = *static_cast<LibeventBackend*>(arg);
+    // An expiry reported in the same poll as a callback that re-armed (which cleared it in the
+    // kernel) or cleared the timer is stale; the kernel reports the new arming when it is due.
+    if (!self.armed_ || Clock::now() < self.deadline_) return;
+    self.fire();
+    // Not re-armed: clear the expiry, or the level-triggered poll would report it forever.
+    if (!self.armed_) self.disarm_timer_fd();
+  }
+
   static void on_timer(evutil_socket_t, short, void* arg) {
-    static_cast<LibeventBackend*>(arg)->hooks_.timer_expired();
+    auto& self = *static_cast<LibeventBackend*>(arg);
+    if (!self.armed_) return;
+    // Never early: libevent's coarse clock may call this up to a tick before the deadline.
+    if (Clock::now() < self.deadline_) {
+      self.add_native_timer();
+      return;
+    }
+    self.fire();
   }
 
   static void on_readable(evutil_socket_t fd, short, void* arg) {
@@ -283,7 +374,12 @@ class LibeventBackend final : public Backend {
   event_base* const base_;
   const bool select_;  // the base uses the select method: fds must be below FD_SETSIZE
   EventPtr turn_;      // zero-timeout timer: a requested turn or a wake-up
-  EventPtr timer_;     // weft's earliest deadline
+  // weft's earliest deadline: a read event on timer_fd_, or (without one) libevent's timer.
+  std::unique_ptr<backends::detail::TimerFd> timer_fd_;
+  EventPtr timer_;
+  bool timer_fd_added_ = false;
+  bool armed_ = false;
+  TimePoint deadline_{};
   absl::flat_hash_map<int, FdEvents> fds_;
 };
 
@@ -292,8 +388,8 @@ ConfigPtr make_config(const std::string& method) {
   ConfigPtr config(event_config_new());
   if (config == nullptr) throw std::bad_alloc();
   // Not EVENT_BASE_FLAG_PRECISE_TIMER: on epoll it costs a timerfd_settime() per loop iteration
-  // (measured: half of a turn's cost), and weft needs no more than libevent's own clock. Native
-  // timers may fire by up to a clock tick early; the reactor checks its own clock and re-arms.
+  // (measured: half of a turn's cost). weft's timer is a timerfd of its own, armed only when the
+  // earliest deadline changes (see set_timer).
   if (!method.empty()) {
     // The name asks for one method: the EVENT_NO<METHOD> variables must not override it.
     event_config_set_flag(config.get(), EVENT_BASE_FLAG_IGNORE_ENV);

@@ -3,10 +3,12 @@
 // supports: "libevent:epoll", "libevent:poll", "libevent:select", ...).
 //
 // Maps: turns and cross-thread wake-ups to one zero-timeout timer event (so a turn always runs
-// in the next iteration, after a poll that does not block), weft's timer heap to one timer
-// event, fd interest to one persistent read and/or write event per fd. Signals reach the
-// reactor through its own pipe (core/detail/signal_fan_out.h), watched like any fd; no
-// libevent signal event is used (libevent hands a signal to one event_base only).
+// in the next iteration, after a poll that does not block), weft's timer heap to one timerfd
+// watched by a read event on Linux, on every method (libevent's own clock is coarse; with
+// WEFT_TIMER=native, or no timerfd: one timer event, see backends/detail/timer_fd.h), fd
+// interest to one persistent read and/or write event per fd. Signals reach the reactor through
+// its own pipe (core/detail/signal_fan_out.h), watched like any fd; no libevent signal event is
+// used (libevent hands a signal to one event_base only).
 //
 // Limits: libevent calls exit(1) when it cannot open a descriptor while making a base, so the
 // backend checks that the descriptors it needs are free first and throws std::system_error

@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "weft/backends/detail/native_fd_scope.h"
+#include "weft/backends/detail/timer_fd.h"
 #include "weft/core/backend.h"
 #include "weft/core/backend_registry.h"
 #include "weft/core/errors.h"
@@ -64,7 +65,12 @@ void close_and_delete(Handle* handle) {
 class LibuvBackend final : public Backend {
  public:
   // Owns a fresh loop if `adopted` is null; otherwise runs on the host's loop.
-  LibuvBackend(LoopHooks& hooks, uv_loop_t* adopted) : hooks_(hooks), owned_(adopted == nullptr) {
+  LibuvBackend(LoopHooks& hooks, uv_loop_t* adopted)
+      : hooks_(hooks),
+        owned_(adopted == nullptr),
+        timer_fd_(backends::detail::use_timer_fd("libuv")
+                      ? std::make_unique<backends::detail::TimerFd>()
+                      : nullptr) {
     if (owned_) {
       init_loop();
       loop_ = &loop_storage_;
@@ -85,15 +91,17 @@ class LibuvBackend final : public Backend {
   uv_loop_t* loop() const { return loop_; }
 
   std::string description() const override {
-    return absl::StrCat("libuv ", uv_version_string(), " (", kMechanism, ")");
+    return absl::StrCat("libuv ", uv_version_string(), " (", kMechanism,
+                        timer_fd_ != nullptr ? ", timerfd" : "", ")");
   }
 
   void run_once(bool may_block) override {
     // UV_RUN_ONCE does not block in an iteration whose idle phase had work (a requested turn),
     // but libuv 1.44 runs due timers *before* its poll and may then block: with weft's timer
     // already due, it would run the timer and sleep. Poll without blocking then.
+    // (A timerfd is an fd like any other: its readiness ends the poll, whatever libuv's order.)
     bool block = may_block;
-    if (block && uv_is_active(reinterpret_cast<uv_handle_t*>(timer_))) {
+    if (block && timer_ != nullptr && uv_is_active(reinterpret_cast<uv_handle_t*>(timer_))) {
       uv_update_time(loop_);
       block = uv_timer_get_due_in(timer_) > 0;
     }
@@ -101,6 +109,14 @@ class LibuvBackend final : public Backend {
     if (!owned_) uv_ref(reinterpret_cast<uv_handle_t*>(async_));
     uv_run(loop_, block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
     if (!owned_) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
+    // libuv's own timer follows its millisecond clock, which can lag steady_clock by up to a
+    // millisecond: a host stepping at weft's deadline (GuestReactor) would find nothing to run
+    // and step again at once until libuv's clock caught up. The deadline has passed: deliver it.
+    if (timer_ != nullptr && armed_ && Clock::now() >= deadline_) {
+      uv_timer_stop(timer_);
+      armed_ = false;
+      hooks_.timer_expired();
+    }
   }
 
   WaitFd wait_fd() const override { return WaitFd{.fd = uv_backend_fd(loop_), .complete = true}; }
@@ -114,26 +130,31 @@ class LibuvBackend final : public Backend {
 
   void wake() override { uv_async_send(async_); }
 
+  // Two ways to wait for weft's deadline (backends/detail/timer_fd.h). With a timerfd (Linux, by
+  // default): the kernel timer is armed with the absolute deadline and watched by a uv_poll_t,
+  // referenced only while armed, so an idle weft does not keep a host's uv_run() alive. With
+  // libuv's own timer (WEFT_TIMER=native, or no timerfd): whole milliseconds, rounded so that
+  // it is never early. Either way timer_expired() is called only once steady_clock has reached
+  // the deadline.
   void set_timer(TimePoint deadline) override {
-    // uv timers count whole milliseconds from the loop's cached clock
-    // (CLOCK_MONOTONIC, like steady_clock). Aim at the deadline's millisecond
-    // rounded up, relative to that cached clock, so libuv's own rounding can
-    // only make it late. Saturating: a deadline before the clock's epoch is due
-    // now, and rounding up TimePoint::max() must not overflow (libuv itself
-    // clamps a timeout that would pass UINT64_MAX).
-    const auto deadline_ns = deadline.time_since_epoch().count();
-    const std::uint64_t deadline_ms =
-        deadline_ns <= 0 ? 0
-                         : static_cast<std::uint64_t>(deadline_ns / 1'000'000 +
-                                                      (deadline_ns % 1'000'000 != 0 ? 1 : 0));
-    const std::uint64_t now_ms = uv_now(loop_);
-    const std::uint64_t timeout = deadline_ms > now_ms ? deadline_ms - now_ms : 0;
-    uv_timer_start(
-        timer_, [](uv_timer_t* t) { static_cast<LibuvBackend*>(t->data)->hooks_.timer_expired(); },
-        timeout, 0);
+    armed_ = true;
+    deadline_ = deadline;
+    if (timer_fd_ != nullptr) {
+      timer_fd_->arm(deadline);
+      uv_ref(reinterpret_cast<uv_handle_t*>(timer_poll_));
+    } else {
+      start_native_timer();
+    }
   }
 
-  void clear_timer() override { uv_timer_stop(timer_); }
+  void clear_timer() override {
+    armed_ = false;
+    if (timer_fd_ != nullptr) {
+      disarm_timer_fd();
+    } else {
+      uv_timer_stop(timer_);
+    }
+  }
 
   void set_fd_interest(int fd, IoEvents events) override {
     auto it = polls_.find(fd);
@@ -185,6 +206,9 @@ class LibuvBackend final : public Backend {
   }
 
   void after_fork_in_child() override {
+    // The timerfd's file is the parent's too: put a fresh one under its number first, so that
+    // uv_loop_fork registers the child's own and the teardown cannot disarm the parent's.
+    if (timer_fd_ != nullptr) timer_fd_->replace_after_fork();
     // Re-creates the epoll set (and libuv's internal pipes) in the child and re-adds the
     // watched fds there, so closing handles afterwards leaves the parent's set alone. It
     // closes the old descriptors before making new ones, so it needs no more room than the
@@ -210,9 +234,13 @@ class LibuvBackend final : public Backend {
     idle_ = new uv_idle_t;
     uv_idle_init(loop_, idle_);
     idle_->data = this;
-    timer_ = new uv_timer_t;
-    uv_timer_init(loop_, timer_);
-    timer_->data = this;
+    if (timer_fd_ != nullptr) {
+      init_timer_poll();
+    } else {
+      timer_ = new uv_timer_t;
+      uv_timer_init(loop_, timer_);
+      timer_->data = this;
+    }
     auto* async = new uv_async_t;
     if (int r = uv_async_init(
             loop_, async,
@@ -227,15 +255,81 @@ class LibuvBackend final : public Backend {
     if (!owned_) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
   }
 
+  void init_timer_poll() {
+    auto* poll = new uv_poll_t;
+    if (int r = uv_poll_init(loop_, poll, timer_fd_->fd()); r != 0) {
+      delete poll;  // not initialised: libuv holds nothing of it
+      throw_uv(r, "cannot watch the timerfd");
+    }
+    timer_poll_ = poll;
+    timer_poll_->data = this;
+    // Watched for good (starting and stopping would each cost an epoll_ctl); referenced only
+    // while armed.
+    uv_unref(reinterpret_cast<uv_handle_t*>(timer_poll_));
+    if (int r = uv_poll_start(
+            timer_poll_, UV_READABLE,
+            [](uv_poll_t* p, int, int) { static_cast<LibuvBackend*>(p->data)->on_timer_fd(); });
+        r != 0) {
+      throw_uv(r, "cannot watch the timerfd");
+    }
+  }
+
+  void disarm_timer_fd() {
+    timer_fd_->disarm();
+    uv_unref(reinterpret_cast<uv_handle_t*>(timer_poll_));
+  }
+
+  void on_timer_fd() {
+    // An expiry reported in the same poll as a callback that re-armed (which cleared it in the
+    // kernel) or cleared the timer is stale; the kernel reports the new arming when it is due.
+    if (!armed_ || Clock::now() < deadline_) return;
+    armed_ = false;
+    hooks_.timer_expired();
+    // Not re-armed: clear the expiry, or the level-triggered poll would report it forever.
+    if (!armed_ && timer_poll_ != nullptr) disarm_timer_fd();
+  }
+
+  // libuv's timer counts whole milliseconds from the loop's cached clock (CLOCK_MONOTONIC, like
+  // steady_clock, floored to the millisecond). Aim at the deadline's millisecond rounded up,
+  // relative to that cached clock, so libuv's own rounding can only make it late. Saturating: a
+  // deadline before the clock's epoch is due now, and rounding up TimePoint::max() must not
+  // overflow (libuv itself clamps a timeout that would pass UINT64_MAX).
+  void start_native_timer() {
+    const auto deadline_ns = deadline_.time_since_epoch().count();
+    const std::uint64_t deadline_ms =
+        deadline_ns <= 0 ? 0
+                         : static_cast<std::uint64_t>(deadline_ns / 1'000'000 +
+                                                      (deadline_ns % 1'000'000 != 0 ? 1 : 0));
+    const std::uint64_t now_ms = uv_now(loop_);
+    const std::uint64_t timeout = deadline_ms > now_ms ? deadline_ms - now_ms : 0;
+    uv_timer_start(
+        timer_, [](uv_timer_t* t) { static_cast<LibuvBackend*>(t->data)->on_native_timer(); },
+        timeout, 0);
+  }
+
+  void on_native_timer() {
+    // Never early, whatever the rounding: if steady_clock has not reached the deadline, wait
+    // for the rest. That wait is at least a millisecond of libuv's clock, so it never fires in
+    // this same pass over the timers.
+    if (Clock::now() < deadline_) {
+      start_native_timer();
+      return;
+    }
+    armed_ = false;
+    hooks_.timer_expired();
+  }
+
   // Closes every handle made so far and, for an owned loop, the loop.
   void close_all() {
     if (idle_ != nullptr) close_and_delete(idle_);
     if (timer_ != nullptr) close_and_delete(timer_);
+    if (timer_poll_ != nullptr) close_and_delete(timer_poll_);
     if (async_ != nullptr) close_and_delete(async_);
     for (auto& [fd, poll] : polls_) close_and_delete(poll);
     polls_.clear();
     idle_ = nullptr;
     timer_ = nullptr;
+    timer_poll_ = nullptr;
     async_ = nullptr;
     // A host's loop runs the close callbacks in its next iteration.
     if (!owned_) return;
@@ -259,8 +353,13 @@ class LibuvBackend final : public Backend {
   uv_loop_t loop_storage_{};
   uv_loop_t* loop_ = nullptr;
   uv_idle_t* idle_ = nullptr;
-  uv_timer_t* timer_ = nullptr;
   uv_async_t* async_ = nullptr;
+  // weft's one timer: a timerfd watched by timer_poll_, or libuv's own timer_.
+  std::unique_ptr<backends::detail::TimerFd> timer_fd_;
+  uv_poll_t* timer_poll_ = nullptr;
+  uv_timer_t* timer_ = nullptr;
+  bool armed_ = false;
+  TimePoint deadline_{};
   absl::flat_hash_map<int, uv_poll_t*> polls_;
 };
 

@@ -1,7 +1,9 @@
 // The libuv backend: a weft Reactor on a libuv loop (registered as "libuv").
 //
 // Maps: turns to a uv_idle_t (so the loop polls without blocking while weft has
-// work), weft's timer heap to one uv_timer_t, call_from_thread/stop to a
+// work), weft's timer heap to one timerfd watched by a uv_poll_t on Linux (libuv's
+// own timers count whole milliseconds; WEFT_TIMER=native, or no timerfd: one
+// uv_timer_t, see backends/detail/timer_fd.h), call_from_thread/stop to a
 // uv_async_t, fd interest to one uv_poll_t per fd. Signals reach the reactor
 // through its own pipe (core/detail/signal_fan_out.h), watched like any fd.
 // Making a loop never ends the process: no descriptor left is a

@@ -16,6 +16,7 @@
 #define WEFT_CORE_DETAIL_TASK_CONTEXT_H_
 
 #include <coroutine>
+#include <exception>
 #include <utility>
 #include <vector>
 
@@ -63,6 +64,12 @@ struct TaskContext {
   CancelNode* scope = &root_scope;
   // The task's context variables (core/context.h); installed whenever the task resumes.
   ContextRef vars;
+  // Why the task was cancelled, when it was not a plain cancel() (a deadlock on virtual time,
+  // core/virtual_clock.h): a task that then ends in Cancelled reports this instead.
+  std::exception_ptr cancel_reason;
+  // The task waits, by design, for something from outside the loop (a runner's shutdown):
+  // deadlock detection neither counts nor fails it (core/virtual_clock.h).
+  bool deadlock_exempt = false;
 
   // True while an await must raise Cancelled (level-triggered).
   bool cancelled() const noexcept { return scope->effective; }

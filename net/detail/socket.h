@@ -7,9 +7,10 @@
 // armed after a read completes (disarmed when readiness finds nobody waiting), so a read loop
 // costs no epoll_ctl per read; writable interest is dropped as soon as the queue empties.
 //
-// Fairness: the bytes (or operations) completed at once, without waiting, are counted; past
-// kBudgetPerTurn the next request is queued behind a yield to the loop's next turn, so a
-// connection that always has data cannot starve the others. Waiting resets the count.
+// Fairness: the bytes (or operations) completed without waiting, at once or by a readiness
+// event's retries, are counted; past kBudgetPerTurn the next request is queued behind a yield to
+// the loop's next turn, so a connection that always has data cannot starve the others, and a
+// writer cannot fill the socket in one turn while its reader is capped. Waiting resets the count.
 //
 // Threading: the loop thread of the reactor it is bound to (the first one a request names).
 // Destroying the Socket (or close()) closes the descriptor; pending requests complete with

@@ -7,19 +7,21 @@
 #include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/backends/timer_checks.h"
+#include "tests/testing/adopted_work.h"
 #include "weft/core/backend_registry.h"
 #include "weft/core/deferred.h"
 #include "weft/core/errors.h"
 #include "weft/core/fd_wait.h"
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
-#include "tests/testing/adopted_work.h"
 
 namespace weft {
 namespace {
@@ -87,6 +89,25 @@ TEST(AsioAdopt, RunDrivesTheHostsLoopToo) {
   });
   reactor->run();
   stopper.join();
+}
+
+// weft's timers inside the host's own io_context::run(): never early, and, while one is pending,
+// they keep the host's run() going like any outstanding operation, so it returns exactly when
+// the last has run. (WEFT_TIMER does not change Asio's timer; both values are checked anyway.)
+TEST(AsioAdopt, WeftTimersRunNeverEarlyInsideTheHostsLoopAndKeepItRunningUntilDone) {
+  for (const char* source : testing::kTimerSources) {
+    boost::asio::io_context context(1);
+    std::unique_ptr<Reactor> reactor;
+    {
+      testing::ScopedEnv timer("WEFT_TIMER", source);
+      reactor = asio::adopt(context);
+    }
+    testing::RandomTimers timers(*reactor, 60, 9);
+    context.run();
+    EXPECT_TRUE(timers.all_ran()) << source << ": " << timers.ran() << " ran";
+    EXPECT_EQ(timers.early(), 0) << source;
+    reactor.reset();
+  }
 }
 
 TEST(AsioAdopt, NativeContextOfAnotherBackendIsAUsageError) {

@@ -19,9 +19,9 @@
 #include <utility>
 #include <vector>
 
-#include "weft/core/backend_registry.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
+#include "weft/core/backend_registry.h"
 
 namespace weft {
 namespace {

@@ -6,19 +6,21 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/backends/timer_checks.h"
+#include "tests/testing/adopted_work.h"
 #include "weft/core/backend_registry.h"
 #include "weft/core/deferred.h"
 #include "weft/core/errors.h"
 #include "weft/core/fd_wait.h"
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
-#include "tests/testing/adopted_work.h"
 
 namespace weft {
 namespace {
@@ -84,6 +86,38 @@ TEST(LibeventAdopt, RunDrivesTheHostsLoopToo) {
   stopper.join();
   reactor.reset();
   event_base_free(base);
+}
+
+// weft's timers inside the host's own event_base_dispatch(): never early, and, while one is
+// pending, they keep the host's loop running like any event (the timerfd's event is added only
+// while armed), so the dispatch returns exactly when the last has run. On every method.
+TEST(LibeventAdopt, WeftTimersRunNeverEarlyInsideTheHostsLoopAndKeepItRunningUntilDone) {
+  std::vector<std::string> methods;
+  for (const char** m = event_get_supported_methods(); m != nullptr && *m != nullptr; ++m) {
+    methods.emplace_back(*m);
+  }
+  for (const std::string& method : methods) {
+    for (const char* source : testing::kTimerSources) {
+      event_config* config = event_config_new();
+      for (const std::string& other : methods) {
+        if (other != method) event_config_avoid_method(config, other.c_str());
+      }
+      event_base* base = event_base_new_with_config(config);
+      event_config_free(config);
+      ASSERT_NE(base, nullptr) << method;
+      std::unique_ptr<Reactor> reactor;
+      {
+        testing::ScopedEnv timer("WEFT_TIMER", source);
+        reactor = libevent::adopt(base);
+      }
+      testing::RandomTimers timers(*reactor, 60, 8);
+      event_base_dispatch(base);
+      EXPECT_TRUE(timers.all_ran()) << method << ", " << source << ": " << timers.ran() << " ran";
+      EXPECT_EQ(timers.early(), 0) << method << ", " << source;
+      reactor.reset();
+      event_base_free(base);
+    }
+  }
 }
 
 TEST(LibeventAdopt, NativeBaseOfAnotherBackendIsAUsageError) {

@@ -5,19 +5,21 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/backends/timer_checks.h"
+#include "tests/testing/adopted_work.h"
 #include "weft/core/backend_registry.h"
 #include "weft/core/deferred.h"
 #include "weft/core/errors.h"
 #include "weft/core/fd_wait.h"
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
-#include "tests/testing/adopted_work.h"
 
 namespace weft {
 namespace {
@@ -103,6 +105,28 @@ TEST(LibuvAdopt, RunDrivesTheHostsLoopToo) {
   reactor.reset();
   uv_run(&loop, UV_RUN_DEFAULT);
   EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
+// weft's timers inside the host's own uv_run(): never early, and, while one is pending, they
+// keep the host's loop running like any libuv handle (a timerfd watcher is referenced only while
+// armed), so uv_run(UV_RUN_DEFAULT) returns exactly when the last has run.
+TEST(LibuvAdopt, WeftTimersRunNeverEarlyInsideTheHostsLoopAndKeepItRunningUntilDone) {
+  for (const char* source : testing::kTimerSources) {
+    uv_loop_t loop;
+    ASSERT_EQ(uv_loop_init(&loop), 0);
+    std::unique_ptr<Reactor> reactor;
+    {
+      testing::ScopedEnv timer("WEFT_TIMER", source);
+      reactor = libuv::adopt(&loop);
+    }
+    testing::RandomTimers timers(*reactor, 60, 7);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    EXPECT_TRUE(timers.all_ran()) << source << ": " << timers.ran() << " ran";
+    EXPECT_EQ(timers.early(), 0) << source;
+    reactor.reset();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    EXPECT_EQ(uv_loop_close(&loop), 0) << source;
+  }
 }
 
 TEST(LibuvAdopt, NativeLoopOfAnotherBackendIsAUsageError) {

@@ -29,9 +29,24 @@ for backend in $backends; do
   for runner in $runners; do
     out=$("$weft" demo --backend "$backend" --runner "$runner" 2>&1) ||
       fail "demo --backend $backend --runner $runner exited $?: $out"
-    got=$(printf '%s\n' "$out" | sed -n 's/^\[ *[0-9.]*s\] //p' |
+    got=$(printf '%s\n' "$out" | sed -n 's/^\[ *[0-9.]*s\] \[cell [0-9]*\] //p' |
       grep -E '^(Going to sleep...|Hanging out!|Partying hard!|I HAVE AWAKENED!)$')
     [[ $got == "$want" ]] || fail "demo --backend $backend --runner $runner printed: $out"
+    # Every narrated line is tagged with the cell whose work printed it. Cell 1's lines, its
+    # timers' and its ticker's say [cell 1], the ticker's even while cell 2 runs (at least one
+    # tick falls in cell 2's 0.25 s); only "ticker stopped" is cell 2's.
+    narrated=$(printf '%s\n' "$out" | sed -n 's/^\[ *[0-9.]*s\] //p')
+    untagged=$(grep -v '^\[cell [12]\] ' <<<"$narrated")
+    [[ -z $untagged ]] || fail "demo --runner $runner: lines without a cell tag: $untagged"
+    for line in "Going to sleep..." "Hanging out!" "Partying hard!" "I HAVE AWAKENED!"; do
+      grep -qxF "[cell 1] $line" <<<"$narrated" || fail "demo --runner $runner: '$line' not tagged [cell 1]: $out"
+    done
+    grep -qxF "[cell 2] ticker stopped" <<<"$narrated" ||
+      fail "demo --runner $runner: 'ticker stopped' not tagged [cell 2]: $out"
+    noises_in_cell_2=$(printf '%s\n' "$out" | sed -n '/^-- cell 2$/,$p' | grep -c 'LOUD NOISES!$')
+    ((noises_in_cell_2 > 0)) || fail "demo --runner $runner: the ticker printed nothing during cell 2: $out"
+    grep 'LOUD NOISES!$' <<<"$narrated" | grep -qvxF '[cell 1] LOUD NOISES!' &&
+      fail "demo --runner $runner: a tick not attributed to cell 1: $out"
     # Between the cells the main thread sleeps 0.5 s: the blocking runner's loop is paused
     # (exactly no ticks); the threaded runner's keeps its 0.1 s ticker going (at least one).
     case $runner in
@@ -43,6 +58,24 @@ for backend in $backends; do
     echo "ok: demo --backend $backend --runner $runner"
   done
 done
+
+# Virtual time (docs/time.md): the seed's timestamps exact, on every runner. Exact timestamps
+# show the clock is virtual; the real time is reported, not asserted (sanitizer builds start
+# slowly, and speed is the bench's job).
+for runner in $runners; do
+  start_ns=$(date +%s%N)
+  out=$("$weft" demo --runner "$runner" --clock virtual 2>&1) ||
+    fail "demo --runner $runner --clock virtual exited $?: $out"
+  elapsed_ms=$((($(date +%s%N) - start_ns) / 1000000))
+  for line in "[ 0.000s] [cell 1] Going to sleep..." "[ 0.100s] [cell 1] Hanging out!" \
+      "[ 0.500s] [cell 1] Partying hard!" "[ 1.000s] [cell 1] I HAVE AWAKENED!"; do
+    grep -qxF "$line" <<<"$out" || fail "demo --runner $runner --clock virtual: no '$line': $out"
+  done
+  grep -q "ticker stopped" <<<"$out" || fail "demo --runner $runner --clock virtual: incomplete: $out"
+  echo "ok: demo --runner $runner --clock virtual ($elapsed_ms ms)"
+done
+out=$(expect_status 2 "unknown clock" -- "$weft" demo --clock sundial)
+grep -q "steady, virtual" <<<"$out" || fail "unknown clock: names not listed: $out"
 
 # Environment fallbacks.
 first_backend=$(echo "$backends" | tail -n 1)

@@ -9,13 +9,13 @@
 #include <thread>
 #include <vector>
 
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/backends.h"
 #include "weft/core/deferred.h"
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
 #include "weft/core/task_group.h"
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
-#include "tests/testing/backends.h"
 
 namespace weft {
 namespace {
@@ -132,6 +132,29 @@ TEST_P(ContextTest, GroupChildrenCaptureTheStartersContext) {
   };
   finish(parent(&log)).check();
   EXPECT_THAT(log, ElementsAre("first child: cell 1", "second child: cell 2"));
+}
+
+// A child started with TaskGroup::start() (start-and-wait-ready) captures the starter's
+// context too, before and after it reports ready.
+Task<void> report_cell_then_log(Started<std::string> started, Log* log) {
+  started(cell());
+  co_await sleep(1ms);
+  log->push_back("after ready: " + cell());
+}
+
+TEST_P(ContextTest, ChildStartedWithStartCapturesTheStartersContext) {
+  Log log;
+  auto parent = [](Log* log) -> Task<void> {
+    auto body = [log](TaskGroup& group) -> Task<void> {
+      g_cell.set("starter");
+      const std::string reported = co_await group.start<std::string>(
+          [log](Started<std::string> started) { return report_cell_then_log(started, log); });
+      log->push_back("reported: " + reported);
+    };
+    co_await open_task_group(body);
+  };
+  finish(parent(&log)).check();
+  EXPECT_THAT(log, ElementsAre("reported: starter", "after ready: starter"));
 }
 
 TEST_P(ContextTest, CallbacksCaptureTheContextWhenScheduled) {

@@ -28,6 +28,8 @@ using namespace std::chrono_literals;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ReactorConformance = testing::ReactorTest;
+// The timing tests: on real time and on virtual time (exact and instant), see the bottom.
+using ReactorTimers = testing::ReactorTest;
 
 // A connected pair of stream sockets, closed at scope exit.
 struct SocketPair {
@@ -80,45 +82,54 @@ TEST_P(ReactorConformance, CallbackQueuedDuringATurnWaitsForTheNextTurn) {
 
 // ---- Timers ----
 
-TEST_P(ReactorConformance, TimersFireInDeadlineOrder) {
+TEST_P(ReactorTimers, TimersFireInDeadlineOrder) {
   std::vector<int> order;
+  const TimePoint start = reactor().now();
   for (int ms : {30, 10, 50, 20, 40}) {
-    reactor().call_later(std::chrono::milliseconds(ms), [&order, ms] { order.push_back(ms); });
+    reactor().call_later(std::chrono::milliseconds(ms), [this, &order, ms, start] {
+      order.push_back(ms);
+      expect_elapsed(reactor().now() - start, std::chrono::milliseconds(ms));
+    });
   }
   ASSERT_TRUE(run_until([&] { return order.size() == 5; }));
   EXPECT_THAT(order, ElementsAre(10, 20, 30, 40, 50));
 }
 
-TEST_P(ReactorConformance, TimersWithEqualDeadlinesFireInScheduleOrder) {
+TEST_P(ReactorTimers, TimersWithEqualDeadlinesFireInScheduleOrder) {
   std::vector<int> order;
   const TimePoint when = reactor().now() + 5ms;
-  for (int i = 0; i < 50; ++i) reactor().call_at(when, [&order, i] { order.push_back(i); });
+  for (int i = 0; i < 50; ++i) {
+    reactor().call_at(when, [this, &order, i, when] {
+      order.push_back(i);
+      expect_at(reactor().now(), when);
+    });
+  }
   ASSERT_TRUE(run_until([&] { return order.size() == 50; }));
   for (int i = 0; i < 50; ++i) EXPECT_EQ(order[i], i);
 }
 
-TEST_P(ReactorConformance, TimerNeverFiresEarly) {
+TEST_P(ReactorTimers, TimerNeverFiresEarly) {
   constexpr int kTimers = 20;
   int fired = 0;
   for (int i = 0; i < kTimers; ++i) {
     const Duration delay = std::chrono::microseconds(1500 * i + 700);
-    const TimePoint started = Clock::now();
+    const TimePoint started = reactor().now();
     reactor().call_later(delay, [&, started, delay] {
-      EXPECT_GE(Clock::now() - started, delay);
+      expect_elapsed(reactor().now() - started, delay);
       ++fired;
     });
   }
   ASSERT_TRUE(run_until([&] { return fired == kTimers; }));
 }
 
-TEST_P(ReactorConformance, NegativeDelayRunsInALaterTurn) {
+TEST_P(ReactorTimers, NegativeDelayRunsInALaterTurn) {
   bool ran = false;
   reactor().call_later(-5s, [&] { ran = true; });
   EXPECT_FALSE(ran);
   ASSERT_TRUE(run_until([&] { return ran; }));
 }
 
-TEST_P(ReactorConformance, CancelledTimerNeverFires) {
+TEST_P(ReactorTimers, CancelledTimerNeverFires) {
   bool cancelled_ran = false;
   bool later_ran = false;
   TimerHandle timer = reactor().call_later(5ms, [&] { cancelled_ran = true; });
@@ -131,7 +142,7 @@ TEST_P(ReactorConformance, CancelledTimerNeverFires) {
   EXPECT_FALSE(cancelled_ran);
 }
 
-TEST_P(ReactorConformance, CancellingADueTimerFromACallbackInTheSameTurnPreventsIt) {
+TEST_P(ReactorTimers, CancellingADueTimerFromACallbackInTheSameTurnPreventsIt) {
   // Both timers are due in the same turn; the first cancels the second before
   // it runs.
   const TimePoint when = reactor().now() + 2ms;
@@ -147,7 +158,7 @@ TEST_P(ReactorConformance, CancellingADueTimerFromACallbackInTheSameTurnPrevents
   EXPECT_FALSE(second_ran);
 }
 
-TEST_P(ReactorConformance, CancelAfterTheTimerRanReturnsFalse) {
+TEST_P(ReactorTimers, CancelAfterTheTimerRanReturnsFalse) {
   bool ran = false;
   TimerHandle timer = reactor().call_later(1ms, [&] { ran = true; });
   ASSERT_TRUE(run_until([&] { return ran; }));
@@ -155,7 +166,7 @@ TEST_P(ReactorConformance, CancelAfterTheTimerRanReturnsFalse) {
   EXPECT_FALSE(timer.cancel());
 }
 
-TEST_P(ReactorConformance, TimerCancellingItselfWhileRunningReturnsFalse) {
+TEST_P(ReactorTimers, TimerCancellingItselfWhileRunningReturnsFalse) {
   TimerHandle self;
   bool result = true;
   bool ran = false;
@@ -167,10 +178,19 @@ TEST_P(ReactorConformance, TimerCancellingItselfWhileRunningReturnsFalse) {
   EXPECT_FALSE(result);
 }
 
-TEST_P(ReactorConformance, EarlierTimerAddedLaterStillFiresFirst) {
+TEST_P(ReactorTimers, EarlierTimerAddedLaterStillFiresFirst) {
   std::vector<int> order;
-  reactor().call_later(200ms, [&] { order.push_back(2); });
-  reactor().call_soon([&] { reactor().call_later(5ms, [&] { order.push_back(1); }); });
+  const TimePoint start = reactor().now();
+  reactor().call_later(200ms, [&] {
+    order.push_back(2);
+    expect_elapsed(reactor().now() - start, 200ms);
+  });
+  reactor().call_soon([&] {
+    reactor().call_later(5ms, [&] {
+      order.push_back(1);
+      expect_elapsed(reactor().now() - start, 5ms);
+    });
+  });
   ASSERT_TRUE(run_until([&] { return order.size() == 2; }));
   EXPECT_THAT(order, ElementsAre(1, 2));
 }
@@ -441,7 +461,7 @@ TEST_P(ReactorConformance, SignalReachesEveryWatcherOfEveryReactor) {
 
 // ---- Running and stopping ----
 
-TEST_P(ReactorConformance, StopFromACallbackReturnsRun) {
+TEST_P(ReactorTimers, StopFromACallbackReturnsRun) {
   int ticks = 0;
   reactor().call_later(5ms, [&] {
     ++ticks;
@@ -596,7 +616,7 @@ TEST_P(ReactorConformance, SelfRequeuingCallbackDoesNotStarveTimersIoOrCrossThre
 
 // ---- Errors ----
 
-TEST_P(ReactorConformance, ExceptionInACallbackGoesToTheHandlerAndTheLoopCarriesOn) {
+TEST_P(ReactorTimers, ExceptionInACallbackGoesToTheHandlerAndTheLoopCarriesOn) {
   std::vector<std::string> errors;
   reactor().set_error_handler([&](std::exception_ptr error, std::string_view where) {
     try {
@@ -693,6 +713,11 @@ TEST_P(ReactorConformance, CallbackDestructorThatQueuesWorkDuringDestructionIsRe
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, ReactorConformance,
                          ::testing::ValuesIn(testing::backend_names()), testing::param_name);
+INSTANTIATE_TEST_SUITE_P(AllBackends, ReactorTimers, ::testing::ValuesIn(testing::backend_names()),
+                         testing::param_name);
+INSTANTIATE_TEST_SUITE_P(VirtualTime, ReactorTimers,
+                         ::testing::ValuesIn(testing::virtual_backend_names()),
+                         testing::param_name);
 
 // Prints which backends the suite ran on, and checks each compiled backend
 // registered itself.

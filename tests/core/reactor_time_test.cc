@@ -136,7 +136,10 @@ TEST_P(ReactorTime, TimerRearmingItselfInThePastRunsOncePerTurn) {
   // One timer run per turn at most: the two counts advance together.
   EXPECT_LE(timer_runs, interleaved + 2);
   EXPECT_GE(timer_runs, 10);
-  ASSERT_TRUE(run_until([&] { return reactor().counts().timers == 0; }, 5s));
+  // The last arming runs once more and does not re-arm. (Not run_until: its own alarm is a
+  // timer too, and waiting for none left used to wait out the whole limit.)
+  for (int i = 0; i < 100 && reactor().counts().timers > 0; ++i) reactor().run_once(false);
+  EXPECT_EQ(reactor().counts().timers, 0u);
 }
 
 TEST_P(ReactorTime, TimerAddedDuringTheTimerPassWaitsForTheNextTurn) {
@@ -157,7 +160,7 @@ TEST_P(ReactorTime, RescheduledTimerKeepsItsCallbackAndReportsItsDeadline) {
   EXPECT_TRUE(handle.reschedule(soon));
   EXPECT_EQ(handle.deadline(), soon);
   ASSERT_TRUE(run_until([&] { return ran == 1; }, 5s));
-  EXPECT_GE(reactor().now(), soon);
+  expect_at(reactor().now(), soon);
   EXPECT_FALSE(handle.reschedule(soon)) << "a timer that ran is not pending";
   EXPECT_EQ(handle.deadline(), TimePoint::max());
 }
@@ -356,6 +359,10 @@ TEST_P(ReactorTime, EmptyCallbacksAreRefused) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, ReactorTime, ::testing::ValuesIn(testing::backend_names()),
+                         testing::param_name);
+// The same suite on virtual time: exact and instant.
+INSTANTIATE_TEST_SUITE_P(VirtualTime, ReactorTime,
+                         ::testing::ValuesIn(testing::virtual_backend_names()),
                          testing::param_name);
 
 TEST(AddSaturating, ClampsAtBothEnds) {

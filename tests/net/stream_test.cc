@@ -5,7 +5,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <array>
@@ -14,15 +16,15 @@
 #include <string>
 #include <vector>
 
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/net/net_testing.h"
 #include "weft/core/errors.h"
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
 #include "weft/net/connect.h"
 #include "weft/net/listener.h"
 #include "weft/net/serve.h"
-#include "tests/net/net_testing.h"
 
 namespace weft::net {
 namespace {
@@ -433,6 +435,60 @@ TEST_P(StreamTest, ServeRunsEachConnectionAsItsOwnTaskAndWaitsForThemWhenCancell
     } catch (const Cancelled&) {
     }
     EXPECT_EQ(finished_handlers, 2) << "connection tasks outlived serve()";
+  }());
+}
+
+// CPU time of the calling thread (the loop's: the task runs on it).
+std::chrono::nanoseconds thread_cpu_time() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
+}
+
+// Out of descriptors, accept fails with EMFILE while the listener stays readable: serve() must
+// sleep between attempts (kAcceptBackoff) rather than spin on it or give up, and accept the
+// waiting client once descriptors are free again.
+TEST_P(StreamTest, ServeBacksOffWhileOutOfDescriptorsAndAcceptsOnceTheyAreFree) {
+  finished_handlers = 0;
+  run([]() -> Task<void> {
+    Listener listener = Listener::bind(Address::loopback_v4(0));
+    Deferred<void> server = spawn(*Reactor::current(), serve(listener, [](Stream s) -> Task<void> {
+      struct Count {
+        ~Count() { ++finished_handlers; }
+      } count;
+      co_await s.write_all("served");
+    }));
+    // Use up the descriptors under a lowered soft limit, but one for the client.
+    rlimit saved{};
+    getrlimit(RLIMIT_NOFILE, &saved);
+    rlimit low = saved;
+    low.rlim_cur = std::min<rlim_t>(saved.rlim_cur, 512);
+    setrlimit(RLIMIT_NOFILE, &low);
+    std::vector<int> hogs;
+    for (int fd; (fd = dup(STDERR_FILENO)) >= 0;) hogs.push_back(fd);
+    const int exhausted = errno;
+    close(hogs.back());
+    hogs.pop_back();
+    Stream client = co_await connect(listener.local_address());  // takes the last descriptor
+    const auto cpu_before = thread_cpu_time();
+    co_await sleep(400ms);  // serve() meets EMFILE meanwhile
+    const auto cpu_spent = thread_cpu_time() - cpu_before;
+    const int handled_while_out = finished_handlers;
+    for (int fd : hogs) close(fd);
+    setrlimit(RLIMIT_NOFILE, &saved);
+    EXPECT_EQ(exhausted, EMFILE);
+    EXPECT_EQ(handled_while_out, 0) << "accepted with no descriptor left?";
+    // A spinning accept loop would burn the whole 400 ms; a few attempts cost well under 100.
+    EXPECT_LT(cpu_spent, 100ms) << "serve() spun on the readable listener";
+    std::array<char, 6> got{};
+    co_await client.read_exactly(got);  // served after the next backoff
+    EXPECT_EQ(std::string(got.data(), got.size()), "served");
+    server.cancel();
+    try {
+      co_await server;
+    } catch (const Cancelled&) {
+    }
+    EXPECT_EQ(finished_handlers, 1);
   }());
 }
 

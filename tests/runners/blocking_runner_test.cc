@@ -9,15 +9,16 @@
 #include <thread>
 #include <vector>
 
-#include "weft/core/backend_registry.h"
-#include "weft/core/errors.h"
-#include "weft/core/sleep.h"
-#include "weft/core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/runners/cpu_time.h"
 #include "tests/runners/failing_backend.h"
 #include "tests/testing/backends.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/errors.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
+#include "weft/runners/root_group.h"
 
 namespace weft {
 namespace {
@@ -50,6 +51,44 @@ TEST_P(BlockingRunnerTest, BackgroundTaskPausesBetweenCallsAndCarriesOnDuringThe
   runner_.run(cell(20ms));
   EXPECT_GT(ticks, after_first) << "the background task carried on during the next call";
   EXPECT_EQ(runner_.reactor().counts().tasks, 1u);
+}
+
+// The rule for background work (runners/root_group.h) under this runner: it lives on the
+// runner's reactor, so it runs during every later call (run(), and wait() on a result, which
+// drives the loop) and is paused between calls; the destructor drives the loop once more to
+// let its cancellation and cleanup run.
+TEST_P(BlockingRunnerTest, BackgroundWorkRunsDuringEveryLaterCallAndPausesBetweenThem) {
+  auto ticks = std::make_shared<std::atomic<int>>(0);
+  auto cleaned_up = std::make_shared<bool>(false);
+  auto ticker = [](std::shared_ptr<std::atomic<int>> ticks,
+                   std::shared_ptr<bool> cleaned_up) -> Task<void> {
+    try {
+      for (;;) {
+        co_await sleep(2ms);
+        ++*ticks;
+      }
+    } catch (const Cancelled&) {
+      *cleaned_up = true;
+      throw;
+    }
+  };
+  auto start = [&]() -> Task<void> {
+    start_background("ticker", ticker(ticks, cleaned_up));
+    co_return;
+  };
+  auto runner = std::make_unique<BlockingRunner>(make_reactor(GetParam()));
+  runner->run(start());
+  auto nap_20ms = []() -> Task<void> { co_await sleep(20ms); };
+  runner->run(nap_20ms());
+  const int after_run = *ticks;
+  EXPECT_GT(after_run, 0) << "it ran during the next run()";
+  std::this_thread::sleep_for(30ms);
+  EXPECT_EQ(*ticks, after_run) << "the loop does not run between calls";
+  runner->submit(nap_20ms()).wait();
+  EXPECT_GT(*ticks, after_run) << "wait() on a result drives the loop too";
+  EXPECT_FALSE(*cleaned_up);
+  runner.reset();
+  EXPECT_TRUE(*cleaned_up) << "the destructor cancelled it and ran its cleanup";
 }
 
 TEST_P(BlockingRunnerTest, RunInsideAnotherRunningLoopIsAUsageError) {

@@ -29,6 +29,9 @@ namespace {
 
 using namespace std::chrono_literals;
 using RunnerConformance = testing::RunnerTest;
+// The tests whose tasks sleep and whose outcome does not depend on real time passing (no
+// timeout racing the work): on real time and on virtual time, see the bottom.
+using RunnerTiming = testing::RunnerTest;
 
 Task<int> answer() { co_return 42; }
 
@@ -55,7 +58,7 @@ Task<std::string> fails_after(Duration delay) {
 
 TEST_P(RunnerConformance, RunReturnsTheTaskValue) { EXPECT_EQ(runner().run(answer()), 42); }
 
-TEST_P(RunnerConformance, RunRethrowsTheTaskException) {
+TEST_P(RunnerTiming, RunRethrowsTheTaskException) {
   try {
     runner().run(fails_after(1ms));
     FAIL() << "no exception";
@@ -64,7 +67,7 @@ TEST_P(RunnerConformance, RunRethrowsTheTaskException) {
   }
 }
 
-TEST_P(RunnerConformance, NestedAwaitsComplete) {
+TEST_P(RunnerTiming, NestedAwaitsComplete) {
   auto outer = []() -> Task<int> {
     int total = 0;
     for (int i = 0; i < 5; ++i) total += co_await slow_add(i, 1, 1ms);
@@ -73,13 +76,13 @@ TEST_P(RunnerConformance, NestedAwaitsComplete) {
   EXPECT_EQ(runner().run(outer()), 15);
 }
 
-TEST_P(RunnerConformance, ManySequentialRunsOnOneRunner) {
+TEST_P(RunnerTiming, ManySequentialRunsOnOneRunner) {
   for (int i = 0; i < 1000; ++i) {
     ASSERT_EQ(runner().run(slow_add(i, 1, 0ms)), i + 1);
   }
 }
 
-TEST_P(RunnerConformance, SubmitReturnsAnEventualResult) {
+TEST_P(RunnerTiming, SubmitReturnsAnEventualResult) {
   EventualResult<int> result = runner().submit(slow_add(2, 3, 2ms));
   EXPECT_EQ(result.wait(), 5);
   EXPECT_TRUE(result.ready());
@@ -87,7 +90,7 @@ TEST_P(RunnerConformance, SubmitReturnsAnEventualResult) {
   EXPECT_EQ(result.original_failure(), nullptr);
 }
 
-TEST_P(RunnerConformance, OriginalFailureGivesTheException) {
+TEST_P(RunnerTiming, OriginalFailureGivesTheException) {
   EventualResult<std::string> result = runner().submit(fails_after(1ms));
   EXPECT_THROW(result.wait(), std::runtime_error);
   ASSERT_NE(result.original_failure(), nullptr);
@@ -156,7 +159,7 @@ void run_through_a_stop(Runner& runner, Task<T> task) {
   }
 }
 
-TEST_P(RunnerConformance, AStopOfTheReactorNeverLeavesTheRunnerSpinningOrStopped) {
+TEST_P(RunnerTiming, AStopOfTheReactorNeverLeavesTheRunnerSpinningOrStopped) {
   auto stops = []() -> Task<int> {
     Reactor::current()->stop();
     co_await sleep(1ms);
@@ -179,7 +182,7 @@ TEST_P(RunnerConformance, AStopOfTheReactorNeverLeavesTheRunnerSpinningOrStopped
 
 // ---- Time at its extremes: saturated, never wrapped around ----
 
-TEST_P(RunnerConformance, RunWithATimeoutAtTheEndOfTimeWaitsAsLongAsItTakes) {
+TEST_P(RunnerTiming, RunWithATimeoutAtTheEndOfTimeWaitsAsLongAsItTakes) {
   EXPECT_EQ(runner().run(slow_add(1, 2, 2ms), Duration::max()), 3);
   EXPECT_EQ(runner().run(slow_add(1, 2, 2ms), Duration::max() - 1ns), 3);
   // A deadline of exactly TimePoint::max().
@@ -198,7 +201,7 @@ TEST_P(RunnerConformance, RunWithATimeoutAlreadyPastCancelsTheTask) {
   EXPECT_EQ(runner().run(answer()), 42);
 }
 
-TEST_P(RunnerConformance, WaitWithATimeoutAtTheEndOfTimeWaitsAsLongAsItTakes) {
+TEST_P(RunnerTiming, WaitWithATimeoutAtTheEndOfTimeWaitsAsLongAsItTakes) {
   EXPECT_EQ(runner().submit(slow_add(2, 2, 2ms)).wait(Duration::max()), 4);
   EXPECT_EQ(runner().submit(slow_add(2, 2, 2ms)).wait(TimePoint::max() - Clock::now()), 4);
   EXPECT_EQ(runner().submit(slow_add(2, 2, 2ms)).wait(Duration::max() - 1ns), 4);
@@ -370,6 +373,12 @@ TEST_P(RunnerConformance, AnInheritedRunnerRefusesEveryUseInAForkedChildAndDiesQ
 
 INSTANTIATE_TEST_SUITE_P(AllRunnersAndBackends, RunnerConformance,
                          ::testing::ValuesIn(testing::runner_and_backend_names()),
+                         testing::runner_param_name);
+INSTANTIATE_TEST_SUITE_P(AllRunnersAndBackends, RunnerTiming,
+                         ::testing::ValuesIn(testing::runner_and_backend_names()),
+                         testing::runner_param_name);
+INSTANTIATE_TEST_SUITE_P(VirtualTime, RunnerTiming,
+                         ::testing::ValuesIn(testing::runner_and_virtual_backend_names()),
                          testing::runner_param_name);
 
 }  // namespace

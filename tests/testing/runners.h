@@ -27,6 +27,17 @@ inline std::vector<RunnerParam> runner_and_backend_names() {
   return params;
 }
 
+// The same on virtual time: backends named "BACKEND@virtual" (tests/testing/backends.h).
+inline std::vector<RunnerParam> runner_and_virtual_backend_names() {
+  std::vector<RunnerParam> params;
+  for (const RunnerInfo& runner : available_runners()) {
+    for (const std::string& backend : virtual_backend_names()) {
+      params.emplace_back(runner.name, backend);
+    }
+  }
+  return params;
+}
+
 inline std::string runner_param_name(const ::testing::TestParamInfo<RunnerParam>& info) {
   std::string name = std::get<0>(info.param) + "_" + std::get<1>(info.param);
   for (char& c : name) {
@@ -40,11 +51,13 @@ inline std::string runner_param_name(const ::testing::TestParamInfo<RunnerParam>
 class RunnerTest : public ::testing::TestWithParam<RunnerParam> {
  protected:
   void SetUp() override {
-    const auto& [runner_name, backend] = GetParam();
-    RunnerOptions options{.backend = backend};
+    const auto& [runner_name, param] = GetParam();
+    const std::string backend = backend_of(param);
+    const std::string clock = names_virtual_time(param) ? "virtual" : "";
+    RunnerOptions options{.backend = backend, .clock = clock};
     for (const RunnerInfo& info : available_runners()) {
       if (info.name == runner_name && info.needs_host) {
-        host_ = std::make_unique<HostLoopThread>(backend);
+        host_ = std::make_unique<HostLoopThread>(backend, GuestReactor::Wait::kAuto, clock);
         options.host = &host_->reactor();
         options.host_thread = host_->thread_id();
       }
@@ -56,6 +69,8 @@ class RunnerTest : public ::testing::TestWithParam<RunnerParam> {
     host_.reset();
   }
   Runner& runner() { return *runner_; }
+  // True for a runner on virtual time (a "BACKEND@virtual" parameter).
+  bool virtual_time() const { return names_virtual_time(std::get<1>(GetParam())); }
 
   std::unique_ptr<HostLoopThread> host_;
   std::unique_ptr<Runner> runner_;
