@@ -17,10 +17,14 @@ int main(int argc, char** argv) {
                "mean nothing. Build with the release preset (cmake/bench.sh does).\n");
 #endif
   // fd_turn_idle10000 needs ~30,000 descriptors (weft watches its own duplicate of each).
+  // Raise the hard limit too where allowed (root, CAP_SYS_RESOURCE); else up to the hard limit.
   rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    const rlimit wanted{65536, 65536};
+    if (limit.rlim_max >= wanted.rlim_max || setrlimit(RLIMIT_NOFILE, &wanted) != 0) {
+      limit.rlim_cur = limit.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &limit);
+    }
   }
   weft::bench::run_registrations();
   benchmark::Initialize(&argc, argv);

@@ -267,7 +267,7 @@ void watch_memory(benchmark::State& state) {
   double bytes = 0, fds = 0;
   for (auto _ : state) {
     Context<> ctx;
-    IdlePairs pairs(kWatchMemoryFds);
+    IdleFds pairs(kWatchMemoryFds);
     if (!pairs.ok(kWatchMemoryFds)) return state.SkipWithError("socketpair failed");
     const std::size_t heap_before = heap_in_use();
     const int fds_before = open_descriptors();
@@ -291,7 +291,7 @@ void watch_memory(benchmark::State& state) {
 
 void fd_turn_idle(benchmark::State& state, int idle) {
   Context<> ctx;
-  IdlePairs pairs(idle);
+  IdleFds pairs(idle);
   SocketRing active(1);
   if (!pairs.ok(idle) || !active.ok(1)) return state.SkipWithError("socketpair failed");
   std::vector<std::unique_ptr<asio::posix::stream_descriptor>> descriptors;
@@ -309,12 +309,13 @@ void fd_turn_idle(benchmark::State& state, int idle) {
   ctx.context.poll();
   for (auto& d : descriptors) d->release();
   active.report(state);
+  state.counters["idle_fds"] = idle;
 }
 
 // A wait started on a descriptor, one poll, the wait cancelled (its handler runs aborted).
 void watch_churn(benchmark::State& state) {
   Context<> ctx;
-  IdlePairs pair(1);
+  IdleFds pair(1);
   if (!pair.ok(1)) return state.SkipWithError("socketpair failed");
   asio::posix::stream_descriptor descriptor(ctx.context, pair.read_end(0));
   std::int64_t aborted = 0;

@@ -300,7 +300,7 @@ void watch_memory(benchmark::State& state) {
   double bytes = 0, fds = 0;
   for (auto _ : state) {
     Loop loop;
-    IdlePairs pairs(kWatchMemoryFds);
+    IdleFds pairs(kWatchMemoryFds);
     if (!pairs.ok(kWatchMemoryFds)) return state.SkipWithError("socketpair failed");
     const std::size_t heap_before = heap_in_use();
     const int fds_before = open_descriptors();
@@ -326,7 +326,7 @@ void watch_memory(benchmark::State& state) {
 // iteration, with `idle` other watched fds that never fire.
 void fd_turn_idle(benchmark::State& state, int idle) {
   Loop loop;
-  IdlePairs pairs(idle);
+  IdleFds pairs(idle);
   SocketRing active(1);
   if (!pairs.ok(idle) || !active.ok(1)) return state.SkipWithError("socketpair failed");
   std::vector<uv_poll_t> polls(idle + 1);
@@ -343,12 +343,13 @@ void fd_turn_idle(benchmark::State& state, int idle) {
   for (auto& p : polls) uv_close(reinterpret_cast<uv_handle_t*>(&p), nullptr);
   uv_run(&loop.loop, UV_RUN_NOWAIT);
   active.report(state);
+  state.counters["idle_fds"] = idle;
 }
 
 // Watch an fd, let one loop iteration pass (the registration reaches the kernel), unwatch.
 void watch_churn(benchmark::State& state) {
   Loop loop;
-  IdlePairs pair(1);
+  IdleFds pair(1);
   if (!pair.ok(1)) return state.SkipWithError("socketpair failed");
   uv_poll_t poll;
   uv_poll_init(&loop.loop, &poll, pair.read_end(0));

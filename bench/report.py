@@ -34,7 +34,7 @@ LIKE = [
     ("fd_chain_100", "fd readiness: a byte along a ring of 100 socketpairs (libevent's bench.c)", "ns/hop"),
     ("fd_chain_1000", "fd readiness: a ring of 1,000 socketpairs", "ns/hop"),
     ("fd_turn_idle0", "one active socketpair: write a byte, one turn reads it", "ns/turn"),
-    ("fd_turn_idle10000", "the same beside 10,000 watched fds that never fire (does a turn stay flat?)", "ns/turn"),
+    ("fd_turn_idle_many", "the same beside 10,000 watched fds that never fire, or as many as the descriptor limit allows with weft's duplicates (does a turn stay flat?)", "ns/turn"),
     ("watch_churn", "watch an fd, one non-blocking turn, unwatch", "ns/cycle"),
     ("reactor_create_destroy", "make and destroy a loop (raw: the loop and the handles weft's backend makes)", "ns/loop"),
 ]
@@ -64,7 +64,7 @@ WEFT_ONLY = [
 ]
 BACKENDS = ["libuv", "libevent", "asio", "any"]
 LATENCY = ("p50_us", "p99_us")
-MEMORY = ("bytes_per_timer", "bytes_per_task", "bytes_per_watch", "fds_per_watch")
+MEMORY = ("bytes_per_timer", "bytes_per_task", "bytes_per_watch", "fds_per_watch", "idle_fds")
 
 
 def figure(row):
@@ -282,6 +282,9 @@ def section(rows, op, title, unit):
     if has_latency:
         head += " weft p50 / p99 | raw p50 / p99 |"
         sep += "---|---|"
+    idle = [rows[k].counter("idle_fds") for k in rows if k[0] == op and rows[k].counter("idle_fds")]
+    if idle:
+        title += f" ({int(min(idle)):,} idle fds in this run)"
     lines = [f"### `{op}`: {title}", "", head, sep]
     for b in present:
         weft, raw = rows.get((op, b, "weft")), rows.get((op, b, "raw"))
