@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/testing/backend_step.h"
 #include "tests/testing/backends.h"
 #include "weft/core/backend_registry.h"
 
@@ -53,25 +54,7 @@ class BackendContract : public ::testing::TestWithParam<std::string> {
 
   // One blocking step, ended by a wake() from another thread after `limit` if nothing else
   // ends it: a test fails instead of hanging. Returns how long it took.
-  Duration step_blocking(Duration limit = 5s) {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    std::thread watchdog([&] {
-      std::unique_lock lock(mu);
-      if (!cv.wait_for(lock, limit, [&] { return done; })) backend_->wake();
-    });
-    const TimePoint start = Clock::now();
-    backend_->run_once(true);
-    const Duration took = Clock::now() - start;
-    {
-      std::lock_guard lock(mu);
-      done = true;
-    }
-    cv.notify_one();
-    watchdog.join();
-    return took;
-  }
+  Duration step_blocking(Duration limit = 5s) { return testing::step_blocking(*backend_, limit); }
 
   // Steps until the timer expires, at most `limit`.
   bool step_until_timer(Duration limit = 5s) {

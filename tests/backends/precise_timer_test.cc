@@ -30,6 +30,7 @@
 #include "gtest/gtest.h"
 #include "tests/backends/timer_checks.h"
 #include "tests/core/run_in_child.h"
+#include "tests/testing/backend_step.h"
 #include "tests/testing/backends.h"
 #include "weft/core/backend.h"
 #include "weft/core/backend_registry.h"
@@ -108,25 +109,7 @@ class BackendTimer : public ::testing::TestWithParam<Param> {
 
   // One blocking step, cut short by a wake() from another thread after `limit` if nothing else
   // ends it (a failure shows as a test failure, not a hang). Returns how long it took.
-  Duration step_blocking(Duration limit = 5s) {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    std::thread watchdog([&] {
-      std::unique_lock lock(mu);
-      if (!cv.wait_for(lock, limit, [&] { return done; })) backend_->wake();
-    });
-    const TimePoint start = Clock::now();
-    backend_->run_once(true);
-    const Duration took = Clock::now() - start;
-    {
-      std::lock_guard lock(mu);
-      done = true;
-    }
-    cv.notify_one();
-    watchdog.join();
-    return took;
-  }
+  Duration step_blocking(Duration limit = 5s) { return testing::step_blocking(*backend_, limit); }
 
   // Steps until `n` expiries were reported, at most `limit`.
   bool step_until_expiries(std::size_t n, Duration limit = 10s) {

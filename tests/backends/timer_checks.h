@@ -1,6 +1,6 @@
-// Helpers for the timer tests of tests/backends/: the timer source chosen by WEFT_TIMER for the
-// reactors made in a scope, and a set of timers at random deadlines that counts the ones that
-// ran before their deadline (weft promises none).
+// Helpers for the timer tests of tests/backends/ (the timer source for reactors made in a scope
+// is chosen with tests/testing/scoped_env.h): a set of timers at random deadlines that counts the
+// ones that ran before their deadline (weft promises none).
 #ifndef WEFT_TESTS_BACKENDS_TIMER_CHECKS_H_
 #define WEFT_TESTS_BACKENDS_TIMER_CHECKS_H_
 
@@ -10,33 +10,11 @@
 #include <random>
 #include <string>
 
+#include "tests/testing/scoped_env.h"
 #include "weft/core/reactor.h"
 #include "weft/core/time.h"
 
 namespace weft::testing {
-
-// Sets an environment variable for the scope's life, then puts back what was there. Backends
-// read WEFT_TIMER when they are made, so a reactor made in the scope keeps its timer source.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    setenv(name, value, 1);
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      setenv(name_, old_->c_str(), 1);
-    } else {
-      unsetenv(name_);
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 // Every WEFT_TIMER value a test should cover: the default (a timerfd on Linux) and the
 // library's own timer (the portable fallback).

@@ -10,38 +10,17 @@
 #include <thread>
 #include <vector>
 
-#include "weft/core/errors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/scoped_env.h"
+#include "weft/core/errors.h"
 
 namespace weft {
 namespace {
 
 using ::testing::HasSubstr;
 
-// Restores an environment variable at scope exit.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value != nullptr) {
-      setenv(name, value, 1);
-    } else {
-      unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (old_.empty()) {
-      unsetenv(name_);
-    } else {
-      setenv(name_, old_.c_str(), 1);
-    }
-  }
-
- private:
-  const char* name_;
-  std::string old_;
-};
+using testing::ScopedEnv;
 
 TEST(BackendRegistry, UnknownNameFailsListingEveryAvailableName) {
   try {
