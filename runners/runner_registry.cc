@@ -23,10 +23,10 @@ void check_host_clock(Reactor& host, const std::string& clock) {
   const bool is_virtual = VirtualClock::find(host) != nullptr;
   const bool wants_virtual = make_clock(clock) != nullptr;  // also rejects unknown names
   if (is_virtual != wants_virtual) {
-    throw UsageError(absl::StrCat("weft: the host runner runs on the host's reactor '",
-                                  host.name(), "', which is on ",
-                                  is_virtual ? "virtual" : "real", " time, not on the clock '",
-                                  clock, "' asked for; make the host's reactor on that clock"));
+    throw UsageError(absl::StrCat("weft: the host runner runs on the host's reactor '", host.name(),
+                                  "', which is on ", is_virtual ? "virtual" : "real",
+                                  " time, not on the clock '", clock,
+                                  "' asked for; make the host's reactor on that clock"));
   }
 }
 

@@ -14,8 +14,8 @@
 #include <system_error>
 #include <thread>
 
-#include "weft/core/errors.h"
 #include "examples/http/http_client.h"
+#include "weft/core/errors.h"
 #include "weft/runners/guest_reactor.h"
 #include "weft/runners/runner.h"
 #include "weft/runners/runner_registry.h"

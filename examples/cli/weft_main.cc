@@ -27,6 +27,8 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "examples/cli/demo_command.h"
+#include "examples/cli/get_command.h"
 #include "weft/core/backend_registry.h"
 #include "weft/core/deferred.h"
 #include "weft/core/errors.h"
@@ -34,12 +36,9 @@
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
 #include "weft/core/task.h"
-#include "examples/cli/demo_command.h"
-#include "examples/cli/get_command.h"
 #include "weft/runners/runner.h"
 #include "weft/runners/runner_registry.h"
 #include "weft/version.h"
-
 
 namespace {
 

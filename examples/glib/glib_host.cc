@@ -11,11 +11,11 @@
 #include <cstdio>
 #include <exception>
 
+#include "examples/glib/weft_glib.h"
 #include "weft/core/deferred.h"
 #include "weft/core/errors.h"
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
-#include "examples/glib/weft_glib.h"
 #include "weft/runners/guest_reactor.h"
 
 namespace {

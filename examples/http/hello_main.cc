@@ -4,9 +4,9 @@
 #include <cstring>
 #include <string>
 
+#include "examples/http/hello_server.h"
 #include "weft/core/backend_registry.h"
 #include "weft/core/spawn.h"
-#include "examples/http/hello_server.h"
 #include "weft/net/listener.h"
 
 int main(int argc, char** argv) {

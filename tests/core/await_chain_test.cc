@@ -11,12 +11,12 @@
 #include <memory>
 #include <vector>
 
+#include "gtest/gtest.h"
+#include "tests/testing/backends.h"
 #include "weft/core/deferred.h"
 #include "weft/core/errors.h"
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
-#include "gtest/gtest.h"
-#include "tests/testing/backends.h"
 
 namespace weft {
 namespace {

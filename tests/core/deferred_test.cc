@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "weft/core/errors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "weft/core/errors.h"
 
 namespace weft {
 namespace {

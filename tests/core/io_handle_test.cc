@@ -9,9 +9,9 @@
 #include <memory>
 #include <vector>
 
-#include "weft/core/errors.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
+#include "weft/core/errors.h"
 
 namespace weft {
 namespace {

@@ -15,11 +15,11 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
-#include "weft/core/backend_registry.h"
-#include "weft/core/errors.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/errors.h"
 
 namespace weft {
 namespace {

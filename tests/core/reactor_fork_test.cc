@@ -14,11 +14,11 @@
 #include <string>
 #include <utility>
 
-#include "weft/core/backend_registry.h"
-#include "weft/core/errors.h"
 #include "gtest/gtest.h"
 #include "tests/core/run_in_child.h"
 #include "tests/testing/backends.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/errors.h"
 
 namespace weft {
 namespace {

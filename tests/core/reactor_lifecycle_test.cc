@@ -21,10 +21,10 @@
 #include <typeinfo>
 #include <vector>
 
-#include "weft/core/backend_registry.h"
 #include "gtest/gtest.h"
 #include "tests/core/run_in_child.h"
 #include "tests/testing/backends.h"
+#include "weft/core/backend_registry.h"
 
 namespace weft {
 namespace {

@@ -24,11 +24,11 @@
 #include <typeinfo>
 
 #include "absl/strings/str_cat.h"
-#include "weft/core/backend_registry.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/core/run_in_child.h"
 #include "tests/testing/backends.h"
+#include "weft/core/backend_registry.h"
 
 namespace weft {
 namespace {

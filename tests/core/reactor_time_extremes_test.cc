@@ -5,9 +5,9 @@
 
 #include <chrono>
 
-#include "weft/core/backend_registry.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
+#include "weft/core/backend_registry.h"
 
 namespace weft {
 namespace {

@@ -13,12 +13,12 @@
 #include <thread>
 #include <vector>
 
+#include "gtest/gtest.h"
+#include "tests/testing/backends.h"
 #include "weft/core/errors.h"
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
 #include "weft/core/timer.h"
-#include "gtest/gtest.h"
-#include "tests/testing/backends.h"
 
 namespace weft {
 namespace {

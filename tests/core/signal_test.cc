@@ -10,10 +10,10 @@
 #include <utility>
 #include <vector>
 
-#include "weft/core/backend_registry.h"
-#include "weft/core/reactor.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/reactor.h"
 
 namespace weft {
 namespace {

@@ -10,15 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/backends.h"
 #include "weft/core/cancel_scope.h"
 #include "weft/core/deferred.h"
 #include "weft/core/errors.h"
 #include "weft/core/fd_wait.h"
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
-#include "tests/testing/backends.h"
 
 namespace weft {
 namespace {

@@ -3,10 +3,10 @@
 #include <future>
 #include <thread>
 
-#include "weft/core/errors.h"
-#include "weft/core/reactor.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
+#include "weft/core/errors.h"
+#include "weft/core/reactor.h"
 
 namespace weft {
 namespace {

@@ -14,14 +14,14 @@
 #include <tuple>
 #include <vector>
 
-#include "weft/core/deferred.h"
-#include "weft/core/fd_wait.h"
-#include "weft/core/sleep.h"
-#include "weft/core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
 #include "tests/testing/host_loop.h"
+#include "weft/core/deferred.h"
+#include "weft/core/fd_wait.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
 
 namespace weft {
 namespace {

@@ -9,13 +9,13 @@
 #include <map>
 #include <vector>
 
-#include "weft/core/errors.h"
-#include "weft/core/sleep.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/net/net_testing.h"
+#include "weft/core/errors.h"
+#include "weft/core/sleep.h"
 #include "weft/net/listener.h"
 #include "weft/net/resolver.h"
-#include "tests/net/net_testing.h"
 
 namespace weft::net {
 namespace {

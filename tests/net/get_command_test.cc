@@ -5,10 +5,10 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "weft/net/listener.h"
-#include "weft/runners/runner_registry.h"
 #include "tests/net/process.h"
 #include "tests/testing/backends.h"
+#include "weft/net/listener.h"
+#include "weft/runners/runner_registry.h"
 
 namespace {
 

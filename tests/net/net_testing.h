@@ -13,13 +13,13 @@
 #include <type_traits>
 #include <vector>
 
+#include "gtest/gtest.h"
+#include "tests/testing/backends.h"
 #include "weft/core/deferred.h"
 #include "weft/core/io_handle.h"
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
-#include "gtest/gtest.h"
 #include "weft/net/net.h"
-#include "tests/testing/backends.h"
 
 namespace weft::testing {
 

@@ -12,16 +12,16 @@
 #include <string>
 #include <vector>
 
-#include "weft/core/cancel_scope.h"
-#include "weft/core/errors.h"
-#include "weft/core/sleep.h"
 #include "examples/http/hello_server.h"
 #include "examples/http/http_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "weft/net/net.h"
 #include "tests/net/net_testing.h"
 #include "tests/net/process.h"
+#include "weft/core/cancel_scope.h"
+#include "weft/core/errors.h"
+#include "weft/core/sleep.h"
+#include "weft/net/net.h"
 
 namespace weft::net {
 namespace {

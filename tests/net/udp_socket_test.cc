@@ -4,11 +4,11 @@
 #include <array>
 #include <string>
 
-#include "weft/core/errors.h"
-#include "weft/core/sleep.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/net/net_testing.h"
+#include "weft/core/errors.h"
+#include "weft/core/sleep.h"
 
 namespace weft::net {
 namespace {

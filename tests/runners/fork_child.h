@@ -16,9 +16,9 @@
 #include <string_view>
 #include <thread>
 
+#include "gtest/gtest.h"
 #include "weft/core/errors.h"
 #include "weft/core/time.h"
-#include "gtest/gtest.h"
 
 namespace weft::testing {
 

@@ -16,17 +16,17 @@
 #include <tuple>
 #include <vector>
 
-#include "weft/core/deferred.h"
-#include "weft/core/fd_wait.h"
-#include "weft/core/sleep.h"
-#include "weft/core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "weft/runners/host_runner.h"
 #include "tests/runners/failing_backend.h"
 #include "tests/runners/fork_child.h"
 #include "tests/testing/backends.h"
 #include "tests/testing/host_loop.h"
+#include "weft/core/deferred.h"
+#include "weft/core/fd_wait.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
+#include "weft/runners/host_runner.h"
 
 namespace weft {
 namespace {

@@ -12,17 +12,17 @@
 #include <tuple>
 #include <vector>
 
-#include "weft/core/backend_registry.h"
-#include "weft/core/errors.h"
-#include "weft/core/sleep.h"
-#include "weft/core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "weft/runners/runner_registry.h"
 #include "tests/runners/cpu_time.h"
 #include "tests/runners/fork_child.h"
 #include "tests/testing/backends.h"
 #include "tests/testing/runners.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/errors.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
+#include "weft/runners/runner_registry.h"
 
 namespace weft {
 namespace {

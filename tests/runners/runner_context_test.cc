@@ -4,13 +4,13 @@
 
 #include <string>
 
+#include "gtest/gtest.h"
+#include "tests/testing/runners.h"
 #include "weft/core/cancel_scope.h"
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
 #include "weft/core/task_group.h"
-#include "gtest/gtest.h"
 #include "weft/runners/runner.h"
-#include "tests/testing/runners.h"
 
 namespace weft {
 namespace {

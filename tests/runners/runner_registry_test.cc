@@ -5,11 +5,11 @@
 #include <memory>
 #include <string>
 
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
 #include "weft/core/backend_registry.h"
 #include "weft/core/errors.h"
 #include "weft/core/reactor.h"
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
 #include "weft/runners/blocking_runner.h"
 
 namespace weft {

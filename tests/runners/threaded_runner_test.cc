@@ -8,14 +8,14 @@
 #include <thread>
 #include <vector>
 
-#include "weft/core/backend_registry.h"
-#include "weft/core/errors.h"
-#include "weft/core/sleep.h"
-#include "weft/core/spawn.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/runners/failing_backend.h"
 #include "tests/testing/backends.h"
+#include "weft/core/backend_registry.h"
+#include "weft/core/errors.h"
+#include "weft/core/sleep.h"
+#include "weft/core/spawn.h"
 
 namespace weft {
 namespace {

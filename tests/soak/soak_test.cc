@@ -21,15 +21,15 @@
 #include <thread>
 #include <vector>
 
+#include "gtest/gtest.h"
+#include "tests/testing/backends.h"
 #include "weft/core/deferred.h"
 #include "weft/core/errors.h"
 #include "weft/core/fd_wait.h"
 #include "weft/core/reactor.h"
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
-#include "gtest/gtest.h"
 #include "weft/runners/runner_registry.h"
-#include "tests/testing/backends.h"
 
 namespace weft {
 namespace {

@@ -14,13 +14,13 @@
 #include <thread>
 #include <vector>
 
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
 #include "weft/core/deferred.h"
 #include "weft/core/fd_wait.h"
 #include "weft/core/reactor.h"
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
 
 namespace weft::testing {
 

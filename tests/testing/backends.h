@@ -10,20 +10,20 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "gtest/gtest.h"
 #include "weft/core/backend_registry.h"
 #include "weft/core/reactor.h"
 #include "weft/core/virtual_clock.h"
-#include "gtest/gtest.h"
 
 namespace weft::testing {
 

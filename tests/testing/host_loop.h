@@ -19,8 +19,8 @@
 #include <tuple>
 
 #include "gtest/gtest.h"
-#include "weft/runners/guest_reactor.h"
 #include "tests/testing/backends.h"
+#include "weft/runners/guest_reactor.h"
 
 namespace weft::testing {
 

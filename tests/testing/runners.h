@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "weft/runners/runner.h"
-#include "weft/runners/runner_registry.h"
 #include "tests/testing/backends.h"
 #include "tests/testing/host_loop.h"
+#include "weft/runners/runner.h"
+#include "weft/runners/runner_registry.h"
 
 namespace weft::testing {
 

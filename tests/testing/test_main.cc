@@ -6,8 +6,8 @@
 // per-test fd-leak check exact.
 #include <csignal>
 
-#include "weft/core/backend_registry.h"
 #include "gtest/gtest.h"
+#include "weft/core/backend_registry.h"
 
 namespace {
 
