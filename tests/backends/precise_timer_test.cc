@@ -191,9 +191,20 @@ TEST_P(BackendTimer, AfterAnExpiryWithNothingArmedABlockingStepSleeps) {
 }
 
 TEST_P(BackendTimer, ClearingAnArmingThatHasExpiredUnseenLeavesNothingReady) {
-  backend_->set_timer(Clock::now() + 100us);
-  backend_->run_once(false);
-  std::this_thread::sleep_for(2ms);  // expired in the kernel, not yet delivered
+  // The premise: the step after set_timer() comes before the deadline, so the expiry is left in
+  // the kernel, unseen. A loaded machine can miss a short lead; a longer one is tried then.
+  bool armed_unseen = false;
+  for (Duration lead : {Duration(200us), Duration(2ms), Duration(20ms), Duration(200ms)}) {
+    backend_->set_timer(Clock::now() + lead);
+    backend_->run_once(false);
+    if (hooks_.expiries.empty()) {
+      std::this_thread::sleep_for(lead + 2ms);  // expired in the kernel, not yet delivered
+      armed_unseen = true;
+      break;
+    }
+    hooks_.expiries.clear();
+  }
+  ASSERT_TRUE(armed_unseen) << "every arming expired before the step after it";
   backend_->clear_timer();
   for (int i = 0; i < 3; ++i) backend_->run_once(false);
   EXPECT_TRUE(hooks_.expiries.empty());
@@ -309,35 +320,51 @@ TEST_P(ReactorTimer, SleepsOfSubMillisecondDelaysNeverEndEarly) {
 }
 
 TEST_P(ReactorTimer, TheEarliestDeadlineMovingEarlierAndLaterIsFollowed) {
-  std::vector<int> order;
-  EarlyCheck check;
-  const TimePoint start = Clock::now();
-  TimerHandle far = reactor().call_at(start + 40ms, [&] {
-    check.at(start + 40ms);
-    order.push_back(3);
-  });
-  reactor().run_once(false);  // armed natively for 40 ms
-  TimePoint near_deadline = start + 1ms;
-  TimerHandle near = reactor().call_at(near_deadline, [&] {
-    check.at(near_deadline);
-    order.push_back(1);
-  });
-  reactor().run_once(false);  // earlier: armed for 1 ms
-  // Later again: moved past a middle timer, which becomes the earliest.
-  near_deadline = start + 30ms;
-  ASSERT_TRUE(near.reschedule(near_deadline));
-  reactor().call_at(start + 10ms, [&] {
-    check.at(start + 10ms);
-    order.push_back(0);
-  });
-  // And one armed then cancelled ahead of all of them: nothing may run for it.
-  TimerHandle cancelled = reactor().call_at(start + 500us, [&] { order.push_back(-1); });
-  reactor().run_once(false);
-  ASSERT_TRUE(cancelled.cancel());
-  ASSERT_TRUE(run_until([&] { return order.size() == 3; }));
-  EXPECT_EQ(order, (std::vector<int>{0, 1, 3}));
-  EXPECT_EQ(check.early, 0) << "worst " << check.worst.count() << " ns early";
-  EXPECT_FALSE(far.pending());
+  // The steps below must each come before the deadlines they re-arm around. Each attempt checks
+  // that premise; a loaded machine that missed it tries again with every delay four times longer.
+  for (int scale = 1; scale <= 64; scale *= 4) {
+    auto at = [&](Duration offset, TimePoint start) { return start + offset * scale; };
+    std::vector<int> order;
+    EarlyCheck check;
+    const TimePoint start = Clock::now();
+    TimerHandle far = reactor().call_at(at(40ms, start), [&, start] {
+      check.at(at(40ms, start));
+      order.push_back(3);
+    });
+    reactor().run_once(false);  // armed natively for 40 ms
+    TimePoint near_deadline = at(1ms, start);
+    TimerHandle near = reactor().call_at(near_deadline, [&] {
+      check.at(near_deadline);
+      order.push_back(1);
+    });
+    reactor().run_once(false);  // earlier: armed for 1 ms
+    // Later again: moved past a middle timer, which becomes the earliest.
+    const bool in_time_for_near = Clock::now() < at(1ms, start);
+    near_deadline = at(30ms, start);
+    near.reschedule(near_deadline);
+    TimerHandle middle = reactor().call_at(at(10ms, start), [&, start] {
+      check.at(at(10ms, start));
+      order.push_back(0);
+    });
+    // And one armed then cancelled ahead of all of them: nothing may run for it.
+    TimerHandle cancelled = reactor().call_at(at(500us, start), [&] { order.push_back(-1); });
+    reactor().run_once(false);
+    const bool in_time_for_cancel = cancelled.cancel();
+    if (!in_time_for_near || !in_time_for_cancel || !order.empty()) {
+      // Too slow for this scale: drop what is left (its callbacks point at this attempt's
+      // locals) and try a longer one.
+      far.cancel();
+      near.cancel();
+      middle.cancel();
+      continue;
+    }
+    ASSERT_TRUE(run_until([&] { return order.size() == 3; }));
+    EXPECT_EQ(order, (std::vector<int>{0, 1, 3}));
+    EXPECT_EQ(check.early, 0) << "worst " << check.worst.count() << " ns early";
+    EXPECT_FALSE(far.pending());
+    return;
+  }
+  FAIL() << "the machine was too slow for the premise even at 64 times the delays";
 }
 
 TEST_P(ReactorTimer, ManyTimersAtTheSameInstantAllRunInTheOrderTheyWereAdded) {

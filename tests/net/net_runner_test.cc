@@ -1,13 +1,16 @@
 // The net layer under every runner (blocking, threaded, host) on every backend: a round trip
 // run to completion, and a runner timeout that cancels a pending read and leaks nothing.
 #include <array>
+#include <atomic>
+#include <thread>
+#include <utility>
 
-#include "weft/core/errors.h"
-#include "weft/core/spawn.h"
 #include "gtest/gtest.h"
-#include "weft/net/net.h"
 #include "tests/net/net_testing.h"
 #include "tests/testing/runners.h"
+#include "weft/core/errors.h"
+#include "weft/core/spawn.h"
+#include "weft/net/net.h"
 
 namespace weft::net {
 namespace {
@@ -40,7 +43,22 @@ TEST_P(NetRunnerTest, RoundTripRunsToCompletion) {
   EXPECT_EQ(runner().run(echo_once(), 20s), "round trip");
 }
 
-Task<void> read_forever() {
+// Sets its flag when the coroutine frame holding it is destroyed: a parameter outlives every local
+// of the frame, and is destroyed even if the task is cancelled before its body ever ran.
+class EndFlag {
+ public:
+  explicit EndFlag(std::atomic<bool>& flag) : flag_(&flag) {}
+  EndFlag(EndFlag&& other) noexcept : flag_(std::exchange(other.flag_, nullptr)) {}
+  EndFlag& operator=(EndFlag&&) = delete;
+  ~EndFlag() {
+    if (flag_ != nullptr) flag_->store(true);
+  }
+
+ private:
+  std::atomic<bool>* flag_;
+};
+
+Task<void> read_forever(EndFlag /*ended*/) {
   Listener listener = Listener::bind(Address::loopback_v4(0));
   Deferred<Stream> accepted = spawn(*Reactor::current(), [](Listener& l) -> Task<Stream> {
     co_return co_await l.accept();
@@ -54,11 +72,12 @@ Task<void> read_forever() {
 TEST_P(NetRunnerTest, TimeoutCancelsAPendingReadAndClosesItsStreams) {
   runner().run(weft::testing::warm_up(), 20s);
   const int before = weft::testing::open_fd_count();
-  EXPECT_THROW(runner().run(read_forever(), 100ms), TimeoutError);
-  // The threaded and host runners finish the cancellation on their loop; give them a moment.
-  for (int i = 0; i < 200 && weft::testing::open_fd_count() != before; ++i) {
-    std::this_thread::sleep_for(5ms);
-  }
+  std::atomic<bool> ended{false};
+  EXPECT_THROW(runner().run(read_forever(EndFlag(ended)), 100ms), TimeoutError);
+  // The threaded and host runners throw at once and finish the cancellation on their loop (the
+  // task may not even have started yet): wait for the task's own end, not for a descriptor count.
+  for (int i = 0; i < 1000 && !ended.load(); ++i) std::this_thread::sleep_for(5ms);
+  ASSERT_TRUE(ended.load()) << "the cancelled task did not end within 5 s";
   EXPECT_EQ(weft::testing::open_fd_count(), before);
 }
 

@@ -2,6 +2,7 @@
 // backpressure, fairness, cancellation, concurrent writes, and cleanup (no fd left open).
 #include "weft/net/stream.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -10,8 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -445,6 +449,43 @@ std::chrono::nanoseconds thread_cpu_time() {
   return std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
 }
 
+// Takes every free descriptor under a soft limit lowered to at most 512, and gives them back
+// (and the limit) however the test ends. /dev/null, not a standard stream: those may be closed.
+class DescriptorHog {
+ public:
+  DescriptorHog() {
+    getrlimit(RLIMIT_NOFILE, &saved_);
+    rlimit low = saved_;
+    low.rlim_cur = std::min<rlim_t>(saved_.rlim_cur, 512);
+    setrlimit(RLIMIT_NOFILE, &low);
+    for (int fd; (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) hogs_.push_back(fd);
+    exhausted_ = errno;
+  }
+  DescriptorHog(const DescriptorHog&) = delete;
+  DescriptorHog& operator=(const DescriptorHog&) = delete;
+  ~DescriptorHog() { release(); }
+
+  // The errno that ended the hogging (EMFILE when the limit was reached).
+  int exhausted() const { return exhausted_; }
+  std::size_t held() const { return hogs_.size(); }
+  // Frees one descriptor, for the caller's next open.
+  void spare_one() {
+    if (hogs_.empty()) return;
+    close(hogs_.back());
+    hogs_.pop_back();
+  }
+  void release() {
+    for (int fd : hogs_) close(fd);
+    hogs_.clear();
+    setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+
+ private:
+  rlimit saved_{};
+  std::vector<int> hogs_;
+  int exhausted_ = 0;
+};
+
 // Out of descriptors, accept fails with EMFILE while the listener stays readable: serve() must
 // sleep between attempts (kAcceptBackoff) rather than spin on it or give up, and accept the
 // waiting client once descriptors are free again.
@@ -458,25 +499,16 @@ TEST_P(StreamTest, ServeBacksOffWhileOutOfDescriptorsAndAcceptsOnceTheyAreFree) 
       } count;
       co_await s.write_all("served");
     }));
-    // Use up the descriptors under a lowered soft limit, but one for the client.
-    rlimit saved{};
-    getrlimit(RLIMIT_NOFILE, &saved);
-    rlimit low = saved;
-    low.rlim_cur = std::min<rlim_t>(saved.rlim_cur, 512);
-    setrlimit(RLIMIT_NOFILE, &low);
-    std::vector<int> hogs;
-    for (int fd; (fd = dup(STDERR_FILENO)) >= 0;) hogs.push_back(fd);
-    const int exhausted = errno;
-    close(hogs.back());
-    hogs.pop_back();
+    DescriptorHog hog;
+    EXPECT_EQ(hog.exhausted(), EMFILE) << std::strerror(hog.exhausted());
+    EXPECT_GT(hog.held(), 0u);
+    hog.spare_one();
     Stream client = co_await connect(listener.local_address());  // takes the last descriptor
     const auto cpu_before = thread_cpu_time();
     co_await sleep(400ms);  // serve() meets EMFILE meanwhile
     const auto cpu_spent = thread_cpu_time() - cpu_before;
     const int handled_while_out = finished_handlers;
-    for (int fd : hogs) close(fd);
-    setrlimit(RLIMIT_NOFILE, &saved);
-    EXPECT_EQ(exhausted, EMFILE);
+    hog.release();
     EXPECT_EQ(handled_while_out, 0) << "accepted with no descriptor left?";
     // A spinning accept loop would burn the whole 400 ms; a few attempts cost well under 100.
     EXPECT_LT(cpu_spent, 100ms) << "serve() spun on the readable listener";
