@@ -1,6 +1,8 @@
 // The net layer's benchmarks, <operation>/<backend>/<weft|raw>: weft's streams (net/) beside
 // each library's own stream doing the same work (libuv's uv_tcp_t with uv_read_start/uv_write,
-// a libevent bufferevent, an Asio ip::tcp::socket with async_read_some/async_write).
+// a libevent bufferevent, an Asio ip::tcp::socket with async_read_some/async_write). libevent's
+// ping-pong and throughput rows also show its other idiom, "raw_event": an event per socket whose
+// callback makes the system call itself, without the bufferevent's buffering.
 //
 //   tcp_pingpong        one byte there and back over loopback TCP; p50/p99 in the counters
 //   tcp_throughput      256 MiB one way in 64 KiB writes; bytes/s
@@ -12,12 +14,16 @@
 //                       saying so)
 //   http_hello_cC       weft's HTTP hello server (examples/http, its own process) under wrk with
 //                       C connections, beside nginx with one worker giving the same body, same
-//                       run: requests/s, p50/p99, and vs_nginx (weft's requests/s over nginx's)
+//                       run: requests/s and p50/p99 (bench/report.py gives each weft row's
+//                       requests/s over nginx's, medians of the same run)
 //
 // Both ends of a connection live on the benchmark's one loop; each row first makes a connected
 // pair of loopback sockets (blocking, TCP_NODELAY) and hands it to the side under test, so every
 // row does the same work. The weft rows run on each backend weft was built with (their default
-// mechanism); each counts its round trips or bytes and fails if the count is wrong.
+// mechanism); each counts its round trips or bytes and fails if the count is wrong. Each weft row
+// is registered together with its raw twin (bench/pair.h), so their repetitions interleave. A
+// side whose connection breaks fails its row with the reason; no loop waits for work that can
+// no longer come.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -33,13 +39,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "bench/bench_support.h"
+#include "bench/pair.h"
 #include "benchmark/benchmark.h"
 #include "tests/net/process.h"
 #include "weft/core/backend_registry.h"
@@ -106,6 +112,19 @@ struct Latencies {
     state.counters["p99_us"] = static_cast<double>(ns[ns.size() * 99 / 100]) / 1000.0;
   }
 };
+
+// Why a task that should have kept going ended: its error, for SkipWithError.
+std::string ended_early(const Deferred<void>& task) {
+  if (std::exception_ptr error = task.error()) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      return std::string("a task failed: ") + e.what();
+    } catch (...) {
+    }
+  }
+  return "a task ended early";
+}
 
 // Raises the soft descriptor limit to the hard one (once); returns the soft limit.
 rlim_t fd_limit() {
@@ -202,18 +221,6 @@ class IdleClients {
   int keep_ = -1;
 };
 
-// A free loopback TCP port (bound, read back, released).
-std::uint16_t free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  const net::Address any = net::Address::loopback_v4(0);
-  ::bind(fd, any.sockaddr(), any.length());
-  sockaddr_storage s{};
-  socklen_t n = sizeof s;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&s), &n);
-  close(fd);
-  return net::Address::from_sockaddr(reinterpret_cast<sockaddr*>(&s), n).port();
-}
-
 // ---- weft ----
 
 Task<void> echo(net::Stream& stream) {
@@ -266,11 +273,19 @@ void weft_pingpong(benchmark::State& state, const std::string& backend, int idle
   Deferred<void> pinging = spawn(*reactor, ping(client, count, latencies, stop));
   for (auto _ : state) {
     const std::int64_t target = count.value + 1;
-    while (count.value < target) reactor->run_once(true);
+    while (count.value < target && !pinging.called() && !echoing.called()) {
+      reactor->run_once(true);
+    }
+    if (count.value < target) {
+      state.SkipWithError(ended_early(pinging.called() ? pinging : echoing).c_str());
+      break;
+    }
   }
   stop = true;
-  check(state, count.value, state.iterations());
-  latencies.report(state);
+  if (!state.error_occurred()) {
+    check(state, count.value, state.iterations());
+    latencies.report(state);
+  }
   if (idle > 0) {
     state.counters["bytes_per_idle"] = static_cast<double>(heap_after - heap_before) / idle;
   }
@@ -298,9 +313,16 @@ void weft_throughput(benchmark::State& state, const std::string& backend) {
           const std::int64_t target = got + kTransfer;
           while (got < target) got += static_cast<std::int64_t>(co_await s.read_some(b));
         }(reader, buffer, received));
-    while (!write.called() || !read.called()) reactor->run_once(true);
-    write.check();
-    read.check();
+    while (!(write.called() && read.called()) && !write.failed() && !read.failed()) {
+      reactor->run_once(true);
+    }
+    if (write.failed() || read.failed()) {
+      state.SkipWithError(ended_early(write.failed() ? write : read).c_str());
+      write.cancel();
+      read.cancel();
+      for (int i = 0; i < 10; ++i) reactor->run_once(false);
+      return;
+    }
   }
   check(state, received, state.iterations() * kTransfer);
   state.SetBytesProcessed(received);
@@ -347,6 +369,7 @@ struct UvEnd {
   UvEnd* peer = nullptr;
   std::int64_t bytes = 0;
   std::int64_t to_send = 0;
+  int error = 0;  // the first read error or end of stream: the chain has stopped
 };
 
 void uv_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
@@ -398,11 +421,20 @@ void uv_pingpong(benchmark::State& state, int idle) {
   client.latencies = &latencies;
   uv_read_start(reinterpret_cast<uv_stream_t*>(&server.tcp), uv_alloc,
                 [](uv_stream_t* s, ssize_t n, const uv_buf_t*) {
-                  if (n > 0) uv_send_byte(static_cast<UvEnd*>(s->data));
+                  auto* end = static_cast<UvEnd*>(s->data);
+                  if (n < 0) {
+                    end->error = static_cast<int>(n);
+                    uv_read_stop(s);
+                  }
+                  if (n > 0) uv_send_byte(end);
                 });
   uv_read_start(reinterpret_cast<uv_stream_t*>(&client.tcp), uv_alloc,
                 [](uv_stream_t* s, ssize_t n, const uv_buf_t*) {
                   auto* end = static_cast<UvEnd*>(s->data);
+                  if (n < 0) {
+                    end->error = static_cast<int>(n);
+                    uv_read_stop(s);
+                  }
                   if (n <= 0) return;
                   end->latencies->add(end->start);
                   ++end->count->value;
@@ -413,11 +445,19 @@ void uv_pingpong(benchmark::State& state, int idle) {
   uv_send_byte(&client);
   for (auto _ : state) {
     const std::int64_t target = count.value + 1;
-    while (count.value < target) uv_run(&loop, UV_RUN_ONCE);
+    while (count.value < target && client.error == 0 && server.error == 0) {
+      uv_run(&loop, UV_RUN_ONCE);
+    }
+    if (count.value < target) {
+      const int error = client.error != 0 ? client.error : server.error;
+      state.SkipWithError((std::string("libuv: ") + uv_strerror(error)).c_str());
+      break;
+    }
   }
-  check(state, count.value >= state.iterations() ? state.iterations() : count.value,
-        state.iterations());
-  latencies.report(state);
+  if (!state.error_occurred()) {
+    check(state, count.value, state.iterations());
+    latencies.report(state);
+  }
   if (idle > 0) {
     state.counters["bytes_per_idle"] = static_cast<double>(heap_after - heap_before) / idle;
   }
@@ -461,7 +501,13 @@ void uv_throughput(benchmark::State& state) {
     const std::int64_t target = reader.bytes + kTransfer;
     writer.to_send = kTransfer;
     uv_write_next(&writer);
-    while (reader.bytes < target) uv_run(&loop, UV_RUN_ONCE);
+    // uv_run() returns 0 once nothing is left to run: the transfer stopped short.
+    while (reader.bytes < target && uv_run(&loop, UV_RUN_ONCE) != 0) {
+    }
+    if (reader.bytes < target) {
+      state.SkipWithError("libuv: the transfer stopped short");
+      break;
+    }
   }
   check(state, reader.bytes, state.iterations() * kTransfer);
   state.SetBytesProcessed(reader.bytes);
@@ -551,8 +597,18 @@ void uv_accept_rate(benchmark::State& state) {
 }
 #endif
 
-// ---- libevent: bufferevent ----
+// ---- libevent: bufferevent (raw), and plain events with the socket calls made by hand ----
 #if WEFT_BENCH_LIBEVENT
+// The base is used from one thread: made without locks (EVENT_BASE_FLAG_NOLOCK), as an expert
+// would; weft's backend needs them for its cross-thread wake-up, the raw side does not.
+event_base* ev_base() {
+  event_config* config = event_config_new();
+  event_config_set_flag(config, EVENT_BASE_FLAG_NOLOCK);
+  event_base* base = event_base_new_with_config(config);
+  event_config_free(config);
+  return base;
+}
+
 struct EvEnd {
   bufferevent* bev = nullptr;
   Counter* count = nullptr;
@@ -569,7 +625,7 @@ void ev_pingpong(benchmark::State& state, int idle) {
     state.SkipWithError(clients.error().c_str());
     return;
   }
-  event_base* base = event_base_new();
+  event_base* base = ev_base();
   std::vector<bufferevent*> idle_events;
   idle_events.reserve(idle);
   const std::size_t heap_before = heap_in_use();
@@ -614,9 +670,18 @@ void ev_pingpong(benchmark::State& state, int idle) {
   bufferevent_write(client.bev, "x", 1);
   for (auto _ : state) {
     const std::int64_t target = count.value + 1;
-    while (count.value < target) event_base_loop(base, EVLOOP_ONCE);
+    // event_base_loop() returns 1 when no event is left: the ping-pong stopped.
+    while (count.value < target && event_base_loop(base, EVLOOP_ONCE) == 0) {
+    }
+    if (count.value < target) {
+      state.SkipWithError("libevent: the ping-pong stopped (a read or write failed)");
+      break;
+    }
   }
-  latencies.report(state);
+  if (!state.error_occurred()) {
+    check(state, count.value, state.iterations());
+    latencies.report(state);
+  }
   if (idle > 0) {
     state.counters["bytes_per_idle"] = static_cast<double>(heap_after - heap_before) / idle;
   }
@@ -636,11 +701,16 @@ void ev_fill(bufferevent* bev, void* arg) {
 }
 
 void ev_throughput(benchmark::State& state) {
-  event_base* base = event_base_new();
+  event_base* base = ev_base();
   const FdPair pair = tcp_fd_pair();
   EvEnd writer, reader;
   writer.bev = bufferevent_socket_new(base, pair.client, BEV_OPT_CLOSE_ON_FREE);
   reader.bev = bufferevent_socket_new(base, pair.server, BEV_OPT_CLOSE_ON_FREE);
+  // Whole 64 KiB chunks per system call, as weft's reads and writes (libevent's default: 16 KiB).
+  for (bufferevent* bev : {writer.bev, reader.bev}) {
+    bufferevent_set_max_single_read(bev, kChunk);
+    bufferevent_set_max_single_write(bev, kChunk);
+  }
   bufferevent_setwatermark(writer.bev, EV_WRITE, 2 * kChunk, 0);
   bufferevent_setcb(writer.bev, nullptr, ev_fill, nullptr, &writer);
   bufferevent_setcb(
@@ -659,12 +729,184 @@ void ev_throughput(benchmark::State& state) {
     const std::int64_t target = reader.bytes + kTransfer;
     writer.to_send = kTransfer;
     ev_fill(writer.bev, &writer);
-    while (reader.bytes < target) event_base_loop(base, EVLOOP_ONCE);
+    while (reader.bytes < target && event_base_loop(base, EVLOOP_ONCE) == 0) {
+    }
+    if (reader.bytes < target) {
+      state.SkipWithError("libevent: the transfer stopped short");
+      break;
+    }
   }
   check(state, reader.bytes, state.iterations() * kTransfer);
   state.SetBytesProcessed(reader.bytes);
   bufferevent_free(writer.bev);
   bufferevent_free(reader.bev);
+  event_base_free(base);
+}
+
+// The other libevent idiom: an event per socket (EV_PERSIST) whose callback makes the socket call
+// itself, with no bufferevent buffering in between; the write of a ping is made at once.
+struct EvRawEnd {
+  event* ev = nullptr;
+  int fd = -1;
+  Counter* count = nullptr;
+  Latencies* latencies = nullptr;
+  TimePoint start{};
+  bool failed = false;
+};
+
+void ev_raw_pingpong(benchmark::State& state, int idle) {
+  IdleClients clients(idle);
+  if (!clients.error().empty()) {
+    state.SkipWithError(clients.error().c_str());
+    return;
+  }
+  event_base* base = ev_base();
+  std::vector<event*> idle_events;
+  idle_events.reserve(idle);
+  const std::vector<int> idle_fds = clients.take();
+  const std::size_t heap_before = heap_in_use();
+  for (int fd : idle_fds) {
+    evutil_make_socket_nonblocking(fd);
+    event* ev = event_new(
+        base, fd, EV_READ | EV_PERSIST, [](evutil_socket_t, short, void*) {}, nullptr);
+    event_add(ev, nullptr);
+    idle_events.push_back(ev);
+  }
+  for (int i = 0; i < 10; ++i) event_base_loop(base, EVLOOP_NONBLOCK);
+  const std::size_t heap_after = heap_in_use();
+  const FdPair pair = tcp_fd_pair();
+  Counter count;
+  Latencies latencies;
+  EvRawEnd client{.fd = pair.client, .count = &count, .latencies = &latencies};
+  EvRawEnd server{.fd = pair.server};
+  for (EvRawEnd* end : {&client, &server}) evutil_make_socket_nonblocking(end->fd);
+  server.ev = event_new(
+      base, server.fd, EV_READ | EV_PERSIST,
+      [](evutil_socket_t fd, short, void* arg) {
+        char bytes[64];
+        const ssize_t n = recv(fd, bytes, sizeof bytes, 0);
+        if (n > 0 && send(fd, bytes, static_cast<size_t>(n), MSG_NOSIGNAL) == n) return;
+        if (n < 0 && errno == EAGAIN) return;
+        static_cast<EvRawEnd*>(arg)->failed = true;
+      },
+      &server);
+  client.ev = event_new(
+      base, client.fd, EV_READ | EV_PERSIST,
+      [](evutil_socket_t fd, short, void* arg) {
+        auto* end = static_cast<EvRawEnd*>(arg);
+        char byte[64];
+        const ssize_t n = recv(fd, byte, sizeof byte, 0);
+        if (n < 0 && errno == EAGAIN) return;
+        if (n <= 0) {
+          end->failed = true;
+          return;
+        }
+        end->latencies->add(end->start);
+        ++end->count->value;
+        end->start = Clock::now();
+        if (send(fd, "x", 1, MSG_NOSIGNAL) != 1) end->failed = true;
+      },
+      &client);
+  event_add(server.ev, nullptr);
+  event_add(client.ev, nullptr);
+  client.start = Clock::now();
+  if (send(client.fd, "x", 1, MSG_NOSIGNAL) != 1) client.failed = true;
+  for (auto _ : state) {
+    const std::int64_t target = count.value + 1;
+    while (count.value < target && !client.failed && !server.failed &&
+           event_base_loop(base, EVLOOP_ONCE) == 0) {
+    }
+    if (count.value < target) {
+      state.SkipWithError("libevent: the ping-pong stopped (a read or write failed)");
+      break;
+    }
+  }
+  if (!state.error_occurred()) {
+    check(state, count.value, state.iterations());
+    latencies.report(state);
+  }
+  if (idle > 0) {
+    state.counters["bytes_per_idle"] = static_cast<double>(heap_after - heap_before) / idle;
+  }
+  for (event* ev : idle_events) event_free(ev);
+  for (int fd : idle_fds) close(fd);
+  event_free(client.ev);
+  event_free(server.ev);
+  close(pair.client);
+  close(pair.server);
+  event_base_free(base);
+}
+
+struct EvRawFlow {
+  event* writer = nullptr;
+  event* reader = nullptr;
+  int write_fd = -1, read_fd = -1;
+  std::vector<char> chunk = std::vector<char>(kChunk, 'w');
+  std::vector<char> buffer = std::vector<char>(kChunk);
+  std::int64_t to_send = 0, bytes = 0;
+  std::size_t offset = 0;  // into the chunk being sent
+  bool failed = false;
+};
+
+void ev_raw_throughput(benchmark::State& state) {
+  event_base* base = ev_base();
+  const FdPair pair = tcp_fd_pair();
+  EvRawFlow flow{.write_fd = pair.client, .read_fd = pair.server};
+  evutil_make_socket_nonblocking(flow.write_fd);
+  evutil_make_socket_nonblocking(flow.read_fd);
+  // The writer sends (the rest of) one chunk per callback, as libuv's uv_write chain does:
+  // sending until the socket is full lets the sender queue megabytes ahead of a reader that
+  // takes 64 KiB per turn, which shrinks the receive window (docs/net.md, "What limited
+  // throughput"). It is added only while there is something to send.
+  flow.writer = event_new(
+      base, flow.write_fd, EV_WRITE | EV_PERSIST,
+      [](evutil_socket_t fd, short, void* arg) {
+        auto* f = static_cast<EvRawFlow*>(arg);
+        const ssize_t n = send(fd, f->chunk.data() + f->offset, kChunk - f->offset, MSG_NOSIGNAL);
+        if (n < 0) {
+          if (errno != EAGAIN) f->failed = true;
+          return;
+        }
+        f->offset += static_cast<std::size_t>(n);
+        if (f->offset == kChunk) {
+          f->offset = 0;
+          f->to_send -= kChunk;
+        }
+        if (f->to_send <= 0) event_del(f->writer);
+      },
+      &flow);
+  // One read of up to 64 KiB per callback, as weft and libuv read (level-triggered: it comes
+  // back while there is more).
+  flow.reader = event_new(
+      base, flow.read_fd, EV_READ | EV_PERSIST,
+      [](evutil_socket_t fd, short, void* arg) {
+        auto* f = static_cast<EvRawFlow*>(arg);
+        const ssize_t n = recv(fd, f->buffer.data(), f->buffer.size(), 0);
+        if (n > 0) {
+          f->bytes += n;
+        } else if (n == 0 || errno != EAGAIN) {
+          f->failed = true;
+        }
+      },
+      &flow);
+  event_add(flow.reader, nullptr);
+  for (auto _ : state) {
+    const std::int64_t target = flow.bytes + kTransfer;
+    flow.to_send = kTransfer;
+    event_add(flow.writer, nullptr);
+    while (flow.bytes < target && !flow.failed && event_base_loop(base, EVLOOP_ONCE) == 0) {
+    }
+    if (flow.bytes < target) {
+      state.SkipWithError("libevent: the transfer stopped short");
+      break;
+    }
+  }
+  check(state, flow.bytes, state.iterations() * kTransfer);
+  state.SetBytesProcessed(flow.bytes);
+  event_free(flow.writer);
+  event_free(flow.reader);
+  close(pair.client);
+  close(pair.server);
   event_base_free(base);
 }
 
@@ -704,7 +946,7 @@ void ev_accept_cycle(EvAccept* a) {
 }
 
 void ev_accept_rate(benchmark::State& state) {
-  event_base* base = event_base_new();
+  event_base* base = ev_base();
   Counter count;
   EvAccept a{.base = base, .where = {}, .length = sizeof(sockaddr_storage), .count = &count};
   sockaddr_in any{};
@@ -738,36 +980,55 @@ void ev_accept_rate(benchmark::State& state) {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
+// The whole benchmark is one chain of handlers and io_context::run() drives it: each round trip
+// starts from the client's read handler while state.KeepRunning() says so. When the iterations
+// are done, or an operation fails, the chain closes every socket (the server's and the idle
+// ones' pending reads end with operation_aborted); the context then runs out of work and run()
+// returns. No polling loop, so nothing can spin on an empty context.
 struct AsioPing {
+  benchmark::State& state;
   tcp::socket client, server;
+  std::vector<std::unique_ptr<tcp::socket>>& idle;
   char client_byte = 'x', server_byte = 0;
-  Counter* count;
-  Latencies* latencies;
+  Counter count;
+  Latencies latencies;
   TimePoint start;
-  AsioPing(asio::io_context& io, FdPair pair, Counter* c, Latencies* l)
-      : client(io, tcp::v4(), pair.client),
+  boost::system::error_code error;
+  AsioPing(benchmark::State& s, asio::io_context& io, FdPair pair,
+           std::vector<std::unique_ptr<tcp::socket>>& idle_sockets)
+      : state(s),
+        client(io, tcp::v4(), pair.client),
         server(io, tcp::v4(), pair.server),
-        count(c),
-        latencies(l) {}
+        idle(idle_sockets) {}
   void serve() {
     server.async_read_some(asio::buffer(&server_byte, 1), [this](auto ec, std::size_t) {
-      if (ec) return;
+      if (ec) return finish(ec);
       asio::async_write(server, asio::buffer(&server_byte, 1), [this](auto ec, std::size_t) {
-        if (!ec) serve();
+        if (ec) return finish(ec);
+        serve();
       });
     });
   }
   void send() {
+    if (!state.KeepRunning()) return finish({});
     start = Clock::now();
     asio::async_write(client, asio::buffer(&client_byte, 1), [this](auto ec, std::size_t) {
-      if (ec) return;
+      if (ec) return finish(ec);
       client.async_read_some(asio::buffer(&client_byte, 1), [this](auto ec, std::size_t) {
-        if (ec) return;
-        latencies->add(start);
-        ++count->value;
+        if (ec) return finish(ec);
+        latencies.add(start);
+        ++count.value;
         send();
       });
     });
+  }
+  // Ends the chain: closing cancels every pending operation, so run() returns.
+  void finish(boost::system::error_code ec) {
+    if (ec && ec != asio::error::operation_aborted && !error) error = ec;
+    boost::system::error_code ignored;
+    client.close(ignored);
+    server.close(ignored);
+    for (auto& socket : idle) socket->close(ignored);
   }
 };
 
@@ -790,16 +1051,16 @@ void asio_pingpong(benchmark::State& state, int idle) {
   io.poll();
   io.restart();  // with no idle socket, poll() ran out of work and stopped the context
   const std::size_t heap_after = heap_in_use();
-  Counter count;
-  Latencies latencies;
-  AsioPing ping(io, tcp_fd_pair(), &count, &latencies);
+  AsioPing ping(state, io, tcp_fd_pair(), idle_sockets);
   ping.serve();
   ping.send();
-  for (auto _ : state) {
-    const std::int64_t target = count.value + 1;
-    while (count.value < target) io.run_one();
+  io.run();
+  if (ping.error) {
+    state.SkipWithError(("asio: " + ping.error.message()).c_str());
+    return;
   }
-  latencies.report(state);
+  check(state, ping.count.value, state.iterations());
+  ping.latencies.report(state);
   if (idle > 0) {
     state.counters["bytes_per_idle"] = static_cast<double>(heap_after - heap_before) / idle;
   }
@@ -836,7 +1097,13 @@ void asio_throughput(benchmark::State& state) {
     const std::int64_t target = flow.bytes + kTransfer;
     flow.to_send = kTransfer;
     flow.write();
-    while (flow.bytes < target) io.run_one();
+    // run_one() returns 0 once the context ran out of work: the transfer stopped short.
+    while (flow.bytes < target && io.run_one() != 0) {
+    }
+    if (flow.bytes < target) {
+      state.SkipWithError("asio: the transfer stopped short");
+      break;
+    }
   }
   check(state, flow.bytes, state.iterations() * kTransfer);
   state.SetBytesProcessed(flow.bytes);
@@ -884,17 +1151,35 @@ void asio_accept_rate(benchmark::State& state) {
   a.cycle();
   for (auto _ : state) {
     const std::int64_t target = count.value + 1;
-    while (count.value < target && !a.failed) io.run_one();
+    while (count.value < target && !a.failed && io.run_one() != 0) {
+    }
+    if (count.value < target && !a.failed) a.failed = true;  // out of work
+    if (a.failed) break;
   }
   if (a.failed) state.SkipWithError("a connect or accept failed");
   state.SetItemsProcessed(state.iterations());
   a.stopping = true;
-  while (a.halves > 0 && !a.failed) io.run_one();
+  while (a.halves > 0 && !a.failed && io.run_one() != 0) {
+  }
 }
 #endif
 
 // ---- HTTP: the hello server (its own process) under wrk, beside nginx with one worker ----
 #ifdef WEFT_BENCH_HELLO
+// Only the HTTP rows need it: defined here, so a build without the examples has no unused
+// function (-Werror).
+// A free loopback TCP port (bound, read back, released).
+std::uint16_t free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const net::Address any = net::Address::loopback_v4(0);
+  ::bind(fd, any.sockaddr(), any.length());
+  sockaddr_storage s{};
+  socklen_t n = sizeof s;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&s), &n);
+  close(fd);
+  return net::Address::from_sockaddr(reinterpret_cast<sockaddr*>(&s), n).port();
+}
+
 // wrk's figures: requests/s and the latency percentiles of its --latency table.
 struct WrkResult {
   double requests_per_s = 0;
@@ -968,12 +1253,6 @@ WrkResult run_wrk(std::uint16_t port, int connections) {
   return result;
 }
 
-// nginx's requests/s per connection count, for the weft rows' ratio (same run).
-std::map<int, double>& nginx_rate() {
-  static std::map<int, double> rates;
-  return rates;
-}
-
 void report_wrk(benchmark::State& state, const WrkResult& r) {
   if (!r.error.empty()) {
     state.SkipWithError(r.error.c_str());
@@ -1018,7 +1297,6 @@ void http_hello_nginx(benchmark::State& state, int connections) {
   }
   std::error_code ec;
   fs::remove_all(dir, ec);
-  if (result.error.empty()) nginx_rate()[connections] = result.requests_per_s;
   report_wrk(state, result);
 }
 
@@ -1032,15 +1310,55 @@ void http_hello_weft(benchmark::State& state, const std::string& backend, int co
     for (auto _ : state) result = run_wrk(port, connections);
   }
   report_wrk(state, result);
-  if (result.error.empty() && nginx_rate().contains(connections)) {
-    state.counters["vs_nginx"] = result.requests_per_s / nginx_rate()[connections];
-  }
 }
 #endif
 
-bool register_net_benchmarks() {
-  // The backends weft was built with (their default mechanism), named at build time: the
-  // registry is filled by other static objects, in no guaranteed order relative to this one.
+// The raw sides of one library, for the rows below.
+struct RawNet {
+  void (*pingpong)(benchmark::State&, int) = nullptr;
+  void (*throughput)(benchmark::State&) = nullptr;
+  void (*accept)(benchmark::State&) = nullptr;
+  // Another idiom of the library, shown beside it (libevent: plain events, "raw_event").
+  const char* idiom = nullptr;
+  void (*idiom_pingpong)(benchmark::State&, int) = nullptr;
+  void (*idiom_throughput)(benchmark::State&) = nullptr;
+};
+
+std::optional<RawNet> raw_net(const std::string& library) {
+#if WEFT_BENCH_LIBUV
+  if (library == "libuv") return RawNet{uv_pingpong, uv_throughput, uv_accept_rate};
+#endif
+#if WEFT_BENCH_LIBEVENT
+  if (library == "libevent") {
+    return RawNet{ev_pingpong, ev_throughput,   ev_accept_rate,
+                  "raw_event", ev_raw_pingpong, ev_raw_throughput};
+  }
+#endif
+#if WEFT_BENCH_ASIO
+  if (library == "asio") return RawNet{asio_pingpong, asio_throughput, asio_accept_rate};
+#endif
+  (void)library;
+  return std::nullopt;
+}
+
+// weft's side of a row: a failure (a backend this build cannot make, a socket error) fails the
+// row with its reason instead of ending the program.
+template <typename F>
+BenchFn weft_side(F f) {
+  return [f](benchmark::State& state) {
+    try {
+      f(state);
+    } catch (const std::exception& e) {
+      state.SkipWithError(e.what());
+    }
+  };
+}
+
+// Each weft row registered together with its raw twin (bench/pair.h), so that cmake/bench.sh's
+// random interleaving runs their repetitions side by side.
+void register_net_benchmarks() {
+  // The backends weft was built with (their default mechanism), named at build time: a plugin
+  // backend is registered by its first make_reactor(), so the registry may not list it yet.
   const std::string names = WEFT_BENCH_BACKENDS;
   std::vector<std::string> backends;
   for (std::size_t start = 0; start < names.size();) {
@@ -1049,74 +1367,60 @@ bool register_net_benchmarks() {
     if (end == std::string::npos) break;
     start = end + 1;
   }
+  const Settings real = [](benchmark::internal::Benchmark* b) { b->UseRealTime(); };
+  const Settings real_ms = [](benchmark::internal::Benchmark* b) {
+    b->UseRealTime()->Unit(benchmark::kMillisecond);
+  };
   for (const std::string& b : backends) {
-    benchmark::RegisterBenchmark(("tcp_pingpong/" + b + "/weft").c_str(), [b](benchmark::State& s) {
-      weft_pingpong(s, b, 0);
-    })->UseRealTime();
-    benchmark::RegisterBenchmark(("tcp_throughput/" + b + "/weft").c_str(),
-                                 [b](benchmark::State& s) { weft_throughput(s, b); })
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("tcp_accept/" + b + "/weft").c_str(), [b](benchmark::State& s) {
-      weft_accept(s, b);
-    })->UseRealTime();
+    const std::optional<RawNet> raw = raw_net(b);
+    auto rows = [&](const std::string& op, BenchFn weft, BenchFn raw_fn, const Settings& settings,
+                    BenchFn idiom_fn = {}) {
+      std::vector<Side> sides{Side{"weft", std::move(weft)}};
+      if (raw_fn) sides.push_back(Side{"raw", std::move(raw_fn)});
+      if (idiom_fn) sides.push_back(Side{raw->idiom, std::move(idiom_fn)});
+      register_rows(op, b, sides, settings);
+    };
+    auto pingpong = [](void (*f)(benchmark::State&, int), int idle) {
+      return f == nullptr ? BenchFn() : BenchFn([f, idle](benchmark::State& s) { f(s, idle); });
+    };
+    rows("tcp_pingpong", weft_side([b](benchmark::State& s) { weft_pingpong(s, b, 0); }),
+         raw ? pingpong(raw->pingpong, 0) : BenchFn(), real,
+         raw ? pingpong(raw->idiom_pingpong, 0) : BenchFn());
+    rows("tcp_throughput", weft_side([b](benchmark::State& s) { weft_throughput(s, b); }),
+         raw ? BenchFn(raw->throughput) : BenchFn(), real_ms,
+         raw && raw->idiom_throughput ? BenchFn(raw->idiom_throughput) : BenchFn());
+    rows("tcp_accept", weft_side([b](benchmark::State& s) { weft_accept(s, b); }),
+         raw ? BenchFn(raw->accept) : BenchFn(), real);
     for (int idle : {1000, 10000}) {
-      benchmark::RegisterBenchmark(
-          ("tcp_pingpong_idle" + std::to_string(idle) + "/" + b + "/weft").c_str(),
-          [b, idle](benchmark::State& s) { weft_pingpong(s, b, idle); })
-          ->UseRealTime();
+      rows("tcp_pingpong_idle" + std::to_string(idle),
+           weft_side([b, idle](benchmark::State& s) { weft_pingpong(s, b, idle); }),
+           raw ? pingpong(raw->pingpong, idle) : BenchFn(), real,
+           raw ? pingpong(raw->idiom_pingpong, idle) : BenchFn());
     }
   }
-  // The raw rows of each library, with the same settings as weft's.
-  auto raw_rows = [](const std::string& library, void (*pingpong)(benchmark::State&, int),
-                     void (*throughput)(benchmark::State&), void (*accept)(benchmark::State&)) {
-    benchmark::RegisterBenchmark(("tcp_pingpong/" + library + "/raw").c_str(),
-                                 [pingpong](benchmark::State& s) { pingpong(s, 0); })
-        ->UseRealTime();
-    benchmark::RegisterBenchmark(("tcp_throughput/" + library + "/raw").c_str(), throughput)
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark(("tcp_accept/" + library + "/raw").c_str(), accept)->UseRealTime();
-    for (int idle : {1000, 10000}) {
-      benchmark::RegisterBenchmark(
-          ("tcp_pingpong_idle" + std::to_string(idle) + "/" + library + "/raw").c_str(),
-          [pingpong, idle](benchmark::State& s) { pingpong(s, idle); })
-          ->UseRealTime();
-    }
-  };
-#if WEFT_BENCH_LIBUV
-  raw_rows("libuv", uv_pingpong, uv_throughput, uv_accept_rate);
-#endif
-#if WEFT_BENCH_LIBEVENT
-  raw_rows("libevent", ev_pingpong, ev_throughput, ev_accept_rate);
-#endif
-#if WEFT_BENCH_ASIO
-  raw_rows("asio", asio_pingpong, asio_throughput, asio_accept_rate);
-#endif
 #ifdef WEFT_BENCH_HELLO
-  // nginx first: the weft rows divide by its figure from the same run.
+  // One wrk run per iteration; nginx is the row's raw side (its "backend" is nginx), and
+  // bench/report.py divides each weft row's requests/s by nginx's median of the same run.
+  const Settings wrk = [](benchmark::internal::Benchmark* b) {
+    b->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+  };
   for (int connections : {1, 50}) {
     const std::string op = "http_hello_c" + std::to_string(connections);
-    benchmark::RegisterBenchmark(
-        (op + "/nginx/raw").c_str(),
-        [connections](benchmark::State& s) { http_hello_nginx(s, connections); })
-        ->Iterations(1)
-        ->UseManualTime()
-        ->Unit(benchmark::kMillisecond);
+    register_rows(
+        op, "nginx",
+        {Side{"raw", [connections](benchmark::State& s) { http_hello_nginx(s, connections); }}},
+        wrk);
     for (const std::string& b : backends) {
-      benchmark::RegisterBenchmark(
-          (op + "/" + b + "/weft").c_str(),
-          [b, connections](benchmark::State& s) { http_hello_weft(s, b, connections); })
-          ->Iterations(1)
-          ->UseManualTime()
-          ->Unit(benchmark::kMillisecond);
+      register_rows(op, b, {Side{"weft", weft_side([b, connections](benchmark::State& s) {
+                                   http_hello_weft(s, b, connections);
+                                 })}},
+                    wrk);
     }
   }
 #endif
-  return true;
 }
 
-[[maybe_unused]] const bool registered = register_net_benchmarks();
+const bool registered = at_startup(register_net_benchmarks);
 
 }  // namespace
 }  // namespace weft::bench

@@ -6,7 +6,16 @@ weft, raw (the library doing the same mechanism: the ratio's denominator) or raw
 idiom of the library, shown beside it). Each figure is the median of the repetitions; the
 spread is the coefficient of variation (CV = stddev / mean) of the repetitions. A ratio is
 "within noise" when the two sides' intervals median * (1 +- CV) overlap.
-Usage: report.py RESULTS.json OUT.md OUT.svg
+
+The network rows (issue 14) and the timer-lateness rows are read from their counters instead:
+p50/p99 latency, bytes/s, connections/s, requests/s under wrk (against nginx's in the same run),
+heap bytes per idle connection, and how late timers ran.
+
+Several result files may be given: rows of a later file replace the rows of the same name
+(<operation>/<backend>/<side>) from earlier ones, so that a run of some rows
+(--benchmark_filter) refreshes them in a report of everything; the report names the commit and
+the load of each file it took rows from.
+Usage: report.py RESULTS.json [MORE.json ...] OUT.md OUT.svg
 """
 import json
 import math
@@ -62,9 +71,37 @@ WEFT_ONLY = [
     ("await_trivial", "co_await a trivial task", "ns/await"),
     ("context_get", "read a context variable", "ns/read"),
 ]
+# The network layer (issue 14): weft's streams beside each library's own.
+NET_LATENCY = [
+    ("tcp_pingpong", "TCP ping-pong: one byte there and back over loopback, both ends on one loop"),
+    ("tcp_pingpong_idle1000", "the same beside 1,000 idle connections, each with a read pending"),
+    ("tcp_pingpong_idle10000", "the same beside 10,000 idle connections"),
+]
+# (operation, title, counter, unit, scale): the figure is a rate, higher is better.
+NET_RATE = [
+    ("tcp_throughput", "256 MiB one way over loopback in 64 KiB writes", "bytes_per_second", "GB/s", 1e-9),
+    ("tcp_accept", "connect + accept + close, both ends on one loop", "items_per_second", "k connections/s", 1e-3),
+]
+HTTP = [
+    ("http_hello_c1", "HTTP hello server under wrk, 1 connection, beside nginx with one worker"),
+    ("http_hello_c50", "the same with 50 connections"),
+]
+# Timer lateness (issue 15): 200 timers at 1-20 ms, how late each ran.
+TIMERS = [
+    ("timer_lateness", "timer lateness: weft's default timer beside the library's own timer"),
+    ("timer_lateness_native", "timer lateness: weft on the library's own timer (WEFT_TIMER=native)"),
+]
+PINGPONG_TARGET = 1.05
+THROUGHPUT_TARGET = 0.95
+NGINX_TARGET = 0.8
+IDLE_TARGET = 1.10
+LATENESS_P50_US, LATENESS_P99_US = 100, 500
+
 BACKENDS = ["libuv", "libevent", "asio", "any"]
 LATENCY = ("p50_us", "p99_us")
 MEMORY = ("bytes_per_timer", "bytes_per_task", "bytes_per_watch", "fds_per_watch", "idle_fds")
+COUNTERS = LATENCY + MEMORY + ("p90_us", "max_us", "early", "bytes_per_second", "items_per_second",
+                               "requests_per_s", "bytes_per_idle")
 
 
 def figure(row):
@@ -100,8 +137,15 @@ class Stat:
         values = self.counters.get(key)
         return statistics.median(values) if values else None
 
+    def counter_cv(self, key):
+        values = self.counters.get(key)
+        if not values or len(values) < 2:
+            return 0.0
+        mean = statistics.fmean(values)
+        return statistics.stdev(values) / mean if mean else 0.0
 
-def load(path):
+
+def load_one(path):
     with open(path) as f:
         data = json.load(f)
     rows = defaultdict(Stat)
@@ -116,10 +160,31 @@ def load(path):
             stat.error = row.get("error_message", "error")
             continue
         stat.values.append(figure(row))
-        for key in LATENCY + MEMORY:
+        for key in COUNTERS:
             if key in row:
                 stat.counters[key].append(row[key])
     return data.get("context", {}), rows
+
+
+def load(paths):
+    """Rows of every file, later files replacing rows of the same name, and for each file its
+    path, its context and the operations of the rows the report keeps from it."""
+    rows, sources = {}, []
+    for path in paths:
+        context, file_rows = load_one(path)
+        rows.update(file_rows)
+        sources.append((path, context, set(file_rows)))
+    contexts = []
+    for i, (path, context, keys) in enumerate(sources):
+        replaced = set().union(*(later for _, _, later in sources[i + 1:]))
+        kept = keys - replaced
+        ops = []
+        for op in sorted({key[0] for key in kept}):
+            backends = {key[1] for key in kept if key[0] == op}
+            every = {key[1] for key in rows if key[0] == op}
+            ops.append(op if backends == every else f"{op} ({', '.join(sorted(backends))})")
+        contexts.append((path, context, ops))
+    return contexts, rows
 
 
 def fmt(ns):
@@ -216,13 +281,14 @@ def targets(rows):
     out += ["", "### Rows with no raw equivalent (absolute targets, or against a floor)", "",
             "| target | this run | met |", "|---|---|---|"]
     out += [f"| {what} | {got} | {'yes' if ok else '**no**'} |" for what, got, ok in absolute]
-    return out + [""]
+    return out + [""] + net_targets(rows)
 
 
 def chart(rows, path):
     """Log-scale chart of weft/raw per row, the spread as a bar of +-sqrt(CVw^2 + CVr^2)."""
     items = []
-    for group, ops in (("like", LIKE), ("floor", FLOOR)):
+    net = [(op, title, "") for op, title in NET_LATENCY] + [(op, title, "") for op, title, *_ in NET_RATE]
+    for group, ops in (("like", LIKE + net), ("floor", FLOOR)):
         for op, _, _ in ops:
             for backend in BACKENDS:
                 weft, raw = rows.get((op, backend, "weft")), rows.get((op, backend, "raw"))
@@ -301,6 +367,184 @@ def section(rows, op, title, unit):
     return lines + [""]
 
 
+def ratio_counter(weft, raw, key):
+    """(weft/raw of the medians of counter `key`, within noise) or None."""
+    if weft is None or raw is None or weft.error or raw.error:
+        return None
+    w, r = weft.counter(key), raw.counter(key)
+    if w is None or not r:
+        return None
+    cw, cr = weft.counter_cv(key), raw.counter_cv(key)
+    return w / r, w * (1 - cw) <= r * (1 + cr) and r * (1 - cr) <= w * (1 + cw)
+
+
+def backends_of(rows, op):
+    """The backends with rows for `op`: libuv, libevent (then its mechanisms), asio, others."""
+    order = {b: i for i, b in enumerate(BACKENDS)}
+    names = {b for (o, b, _) in rows if o == op}
+    return sorted(names, key=lambda b: (order.get(b.split(":")[0], len(order)), b))
+
+
+def error_or(stat, text):
+    if stat is None:
+        return "-"
+    if stat.error:
+        return f"error: {stat.error}"
+    return text
+
+
+def latencies(stat, keys=LATENCY):
+    values = [stat.counter(k) if stat else None for k in keys]
+    if any(v is None for v in values):
+        return error_or(stat, "-")
+    return " / ".join(f"{v:.1f}" for v in values) + " us"
+
+
+def net_latency_section(rows, op, title):
+    present = backends_of(rows, op)
+    if not present:
+        return []
+    idle = op != "tcp_pingpong"
+    head = ("| backend | weft round trip | raw round trip | weft/raw | weft p50 / p99 | raw p50 / p99 "
+            "| p50 weft/raw | p99 weft/raw |")
+    sep = "|---|---|---|---|---|---|---|---|"
+    extra = sorted({s for b in present for s in sides_of(rows, op, b) if s != "raw"})
+    for side in extra:
+        head += f" {side} p50 / p99 | p50 weft/{side} |"
+        sep += "---|---|"
+    if idle:
+        head += " weft heap per idle connection | raw heap per idle connection | p50 / no idle: weft | raw |"
+        sep += "---|---|---|---|"
+    lines = [f"### `{op}`: {title}", "", head, sep]
+    for b in present:
+        weft, raw = rows.get((op, b, "weft")), rows.get((op, b, "raw"))
+        line = (f"| {b} | {cell(weft)} | {cell(raw)} | {fmt_ratio(ratio_of(weft, raw))} "
+                f"| {latencies(weft)} | {latencies(raw)} "
+                f"| {fmt_ratio(ratio_counter(weft, raw, 'p50_us'))} "
+                f"| {fmt_ratio(ratio_counter(weft, raw, 'p99_us'))} |")
+        for side in extra:
+            other = rows.get((op, b, side))
+            line += f" {latencies(other)} | {fmt_ratio(ratio_counter(weft, other, 'p50_us'))} |"
+        if idle:
+            for stat in (weft, raw):
+                v = stat.counter("bytes_per_idle") if stat else None
+                line += f" {v:.0f} B |" if v is not None else " - |"
+            for side in ("weft", "raw"):
+                line += f" {fmt_ratio(ratio_counter(rows.get((op, b, side)), rows.get(('tcp_pingpong', b, side)), 'p50_us'))} |"
+        lines.append(line)
+    return lines + [""]
+
+
+def rate_cell(stat, key, scale):
+    v = stat.counter(key) if stat else None
+    if v is None:
+        return error_or(stat, "-")
+    return f"{v * scale:.2f} ±{stat.counter_cv(key) * 100:.0f}%"
+
+
+def net_rate_section(rows, op, title, key, unit, scale):
+    present = backends_of(rows, op)
+    if not present:
+        return []
+    extra = sorted({s for b in present for s in sides_of(rows, op, b) if s != "raw"})
+    head = f"| backend | weft ({unit}) | raw ({unit}) | weft/raw (higher: weft faster) |"
+    sep = "|---|---|---|---|"
+    for side in extra:
+        head += f" {side} ({unit}) | weft/{side} |"
+        sep += "---|---|"
+    lines = [f"### `{op}`: {title}", "", head, sep]
+    for b in present:
+        weft, raw = rows.get((op, b, "weft")), rows.get((op, b, "raw"))
+        line = (f"| {b} | {rate_cell(weft, key, scale)} | {rate_cell(raw, key, scale)} "
+                f"| {fmt_ratio(ratio_counter(weft, raw, key))} |")
+        for side in extra:
+            other = rows.get((op, b, side))
+            line += f" {rate_cell(other, key, scale)} | {fmt_ratio(ratio_counter(weft, other, key))} |"
+        lines.append(line)
+    return lines + [""]
+
+
+def http_section(rows, op, title):
+    present = backends_of(rows, op)
+    if not present:
+        return []
+    nginx = rows.get((op, "nginx", "raw"))
+    lines = [f"### `{op}`: {title}", "",
+             "| server | requests/s (k) | p50 / p99 | requests/s over nginx's |", "|---|---|---|---|"]
+    for b in ["nginx"] + [b for b in present if b != "nginx"]:
+        stat = rows.get((op, b, "raw" if b == "nginx" else "weft"))
+        if stat is None:
+            continue
+        ratio = "-" if b == "nginx" else fmt_ratio(ratio_counter(stat, nginx, "requests_per_s"))
+        name = "nginx (1 worker)" if b == "nginx" else f"weft on {b}"
+        lines.append(f"| {name} | {rate_cell(stat, 'requests_per_s', 1e-3)} | {latencies(stat)} | {ratio} |")
+    return lines + [""]
+
+
+def timer_section(rows, op, title):
+    present = backends_of(rows, op)
+    if not present:
+        return []
+    keys = ("p50_us", "p90_us", "p99_us", "max_us")
+    has_raw = any((op, b, "raw") in rows for b in present)
+    head = "| backend | weft late by p50 / p90 / p99 / max | weft early |"
+    sep = "|---|---|---|"
+    if has_raw:
+        head += " raw late by p50 / p90 / p99 / max | raw early |"
+        sep += "---|---|"
+    lines = [f"### `{op}`: {title}", "", head, sep]
+    early = lambda s: "-" if s is None or s.counter("early") is None else f"{s.counter('early'):.0f}"
+    for b in present:
+        weft, raw = rows.get((op, b, "weft")), rows.get((op, b, "raw"))
+        line = f"| {b} | {latencies(weft, keys)} | {early(weft)} |"
+        if has_raw:
+            line += f" {latencies(raw, keys)} | {early(raw)} |"
+        lines.append(line)
+    return lines + [""]
+
+
+def net_targets(rows):
+    """The network and timer targets of issues 14 and 15, each checked against this run."""
+    out = []
+    for b in backends_of(rows, "tcp_pingpong"):
+        weft, raw = rows.get(("tcp_pingpong", b, "weft")), rows.get(("tcp_pingpong", b, "raw"))
+        p50, p99 = ratio_counter(weft, raw, "p50_us"), ratio_counter(weft, raw, "p99_us")
+        if p50 and p99:
+            ok = all(r <= PINGPONG_TARGET or noise for r, noise in (p50, p99))
+            out.append((f"TCP ping-pong p50 and p99 at weft/raw <= {PINGPONG_TARGET} ({b})",
+                        f"p50 {fmt_ratio(p50)}, p99 {fmt_ratio(p99)}", ok))
+    for b in backends_of(rows, "tcp_throughput"):
+        rn = ratio_counter(rows.get(("tcp_throughput", b, "weft")), rows.get(("tcp_throughput", b, "raw")),
+                           "bytes_per_second")
+        if rn:
+            out.append((f"TCP throughput at weft/raw >= {THROUGHPUT_TARGET} ({b})", fmt_ratio(rn),
+                        rn[0] >= THROUGHPUT_TARGET or rn[1]))
+    for b in backends_of(rows, "tcp_pingpong_idle10000"):
+        rn = ratio_counter(rows.get(("tcp_pingpong_idle10000", b, "weft")), rows.get(("tcp_pingpong", b, "weft")),
+                           "p50_us")
+        if rn:
+            out.append((f"ping-pong p50 beside 10,000 idle connections within {IDLE_TARGET}x of none ({b})",
+                        fmt_ratio(rn), rn[0] <= IDLE_TARGET or rn[1]))
+    for op, _ in HTTP:
+        nginx = rows.get((op, "nginx", "raw"))
+        for b in backends_of(rows, op):
+            rn = ratio_counter(rows.get((op, b, "weft")), nginx, "requests_per_s")
+            if b != "nginx" and rn:
+                out.append((f"`{op}` requests/s at >= {NGINX_TARGET}x nginx's ({b})", fmt_ratio(rn),
+                            rn[0] >= NGINX_TARGET))
+    for b in backends_of(rows, "timer_lateness"):
+        weft = rows.get(("timer_lateness", b, "weft"))
+        p50, p99 = (weft.counter("p50_us"), weft.counter("p99_us")) if weft else (None, None)
+        if p50 is not None and p99 is not None:
+            out.append((f"timer lateness p50 < {LATENESS_P50_US} us and p99 < {LATENESS_P99_US} us ({b})",
+                        f"{p50:.0f} / {p99:.0f} us", p50 < LATENESS_P50_US and p99 < LATENESS_P99_US))
+    if not out:
+        return []
+    lines = ["### Network and timers (issues 14 and 15)", "", "| target | this run | met |", "|---|---|---|"]
+    lines += [f"| {what} | {got} | {'yes' if ok else '**no**'} |" for what, got, ok in out]
+    return lines + [""]
+
+
 def memory(rows):
     lines = ["## Memory and descriptors", "", "| what | backend | weft | raw |", "|---|---|---|---|"]
     found = False
@@ -320,30 +564,50 @@ def memory(rows):
     return lines + [""] if found else []
 
 
+def describe_load(context):
+    start = ", ".join(f"{x:.2f}" for x in context.get("load_avg", []))
+    text = f"load average at start {start}" if start else "load average not recorded"
+    if context.get("load_during"):
+        text += f", during the run {context['load_during']}"
+    return text
+
+
 def main(results, md_path, svg_path):
-    context, rows = load(results)
+    contexts, rows = load(results)
     chart(rows, svg_path)
-    commit = context.get("commit", "?")
+    _, context, _ = contexts[0]
+    commits = []
+    for _, c, ops in contexts:
+        if ops and c.get("commit", "?") not in commits:
+            commits.append(c.get("commit", "?"))
     lines = ["# weft benchmarks", "",
              "Generated by `cmake/bench.sh` (Release build, `bench/report.py`); do not edit by hand.",
-             f"Measured commit **{commit}**. Each weft row was registered together with its raw",
+             f"Measured commit **{'** and **'.join(commits)}** (see Machine for which rows came from which run).",
+             "Each weft row was registered together with its raw",
              "baselines (`bench/pair.h`) and every repetition ran in random order among all rows",
              "(`--benchmark_enable_random_interleaving`). Figures are the **median** of the repetitions,",
              "`±` the coefficient of variation across them. Ratios are weft/raw: below 1.00 weft is",
-             "faster; \"within noise\" when the intervals median ± CV of the two sides overlap.",
+             "faster (for rates, requests/s and bytes/s: above 1.00); \"within noise\" when the intervals",
+             "median ± CV of the two sides overlap.",
              "`raw` is the library doing the same mechanism as weft; `raw_<idiom>` columns are the same",
              "library's other idioms for the job (`raw_once`: `event_base_once` per callback; `raw_post`:",
              "`asio::post` per callback; `raw_common`: libevent's common timeouts; `raw_unsafe`: Asio's",
              "`BOOST_ASIO_CONCURRENCY_HINT_UNSAFE`).", "",
              "## Machine", ""]
     lines.append(f"* {context.get('num_cpus', '?')} CPUs at {context.get('mhz_per_cpu', '?')} MHz, "
-                 f"{platform.system()} {platform.release()}, load average at start "
-                 f"{', '.join(f'{x:.2f}' for x in context.get('load_avg', []))}")
-    lines.append(f"* run {context.get('date', '?')}, {context.get('repetitions', '?')} repetitions"
-                 f"{', ' + context['bench_args'] if context.get('bench_args') else ''}")
+                 f"{platform.system()} {platform.release()}")
+    for path, c, ops in contexts:
+        if not ops:
+            continue
+        which = "all rows" if len(contexts) == 1 else (
+            "the rows of " + ", ".join(f"`{op}`" for op in ops) if len(ops) <= 16 else
+            f"{len(ops)} operations not measured by a later run")
+        lines.append(f"* {which}: commit {c.get('commit', '?')}, run {c.get('date', '?')}, "
+                     f"{c.get('repetitions', '?')} repetitions"
+                     f"{', ' + c['bench_args'] if c.get('bench_args') else ''}; {describe_load(c)}")
     try:
         versions = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Version}\\n", "libuv1-dev",
-                                   "libevent-dev", "libboost1.81-dev", "libbenchmark-dev"],
+                                   "libevent-dev", "libboost1.81-dev", "libbenchmark-dev", "nginx", "wrk"],
                                   capture_output=True, text=True, check=False).stdout.split("\n")
         lines.append("* " + ", ".join(v for v in versions if v))
     except OSError:
@@ -357,6 +621,26 @@ def main(results, md_path, svg_path):
     lines += ["## Like-for-like rows", ""]
     for op, title, unit in LIKE:
         lines += section(rows, op, title, unit)
+    net = []
+    for op, title in NET_LATENCY:
+        net += net_latency_section(rows, op, title)
+    for op, title, key, unit, scale in NET_RATE:
+        net += net_rate_section(rows, op, title, key, unit, scale)
+    for op, title in HTTP:
+        net += http_section(rows, op, title)
+    if net:
+        lines += ["## Network (issue 14)", "",
+                  "weft's streams (`net/`) beside each library's own stream doing the same work",
+                  "(bench/net_benchmarks.cc); the latency columns are the medians over the repetitions of",
+                  "each repetition's p50 and p99 round trip.", ""] + net
+    timers = []
+    for op, title in TIMERS:
+        timers += timer_section(rows, op, title)
+    if timers:
+        lines += ["## Timer lateness", "",
+                  "200 timers per iteration at random deadlines 1-20 ms ahead; how late each ran",
+                  "(bench/timer_lateness_benchmarks.cc), medians over the repetitions; `early` counts",
+                  "timers that ran before their deadline.", ""] + timers
     lines += ["## Rows against a floor or the nearest analogue", ""]
     for op, title, unit in FLOOR:
         lines += section(rows, op, title, unit)
@@ -364,6 +648,7 @@ def main(results, md_path, svg_path):
     for op, title, unit in WEFT_ONLY:
         lines += section(rows, op, title, unit)
     known = {op for op, _, _ in LIKE + FLOOR + WEFT_ONLY} | {"coro_suspended_bytes", "watch_memory"}
+    known |= {op for op, _ in NET_LATENCY + HTTP + TIMERS} | {op for op, *_ in NET_RATE}
     others = sorted({op for (op, _, _) in rows if op not in known})
     if others:
         lines += ["## Other rows", ""]
@@ -375,6 +660,6 @@ def main(results, md_path, svg_path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) < 4:
         sys.exit(__doc__)
-    main(*sys.argv[1:])
+    main(sys.argv[1:-2], sys.argv[-2], sys.argv[-1])

@@ -23,9 +23,11 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench/bench_support.h"
+#include "bench/pair.h"
 #include "benchmark/benchmark.h"
 #include "weft/core/backend_registry.h"
 #include "weft/core/reactor.h"
@@ -255,63 +257,48 @@ void asio_lateness(benchmark::State& state) {
 }
 #endif
 
-// Backends register themselves from static objects too, so the registry may not be filled yet:
-// the rows are named from what was compiled in, and a backend missing at run time is skipped.
-struct Register {
-  Register() {
-    std::vector<std::string> backends;
+// Each weft row registered together with the library's own timer (bench/pair.h), so that their
+// repetitions interleave. Backends register themselves from static objects too, so the registry
+// may not be filled when this runs: the rows are named from what was compiled in, and a backend
+// missing at run time fails its rows with the reason.
+void register_timer_lateness() {
+  // The raw side of each weft backend name ("" when the library has none here).
+  std::vector<std::pair<std::string, BenchFn>> backends;
 #if WEFT_TIMER_BENCH_LIBUV
-    backends.push_back("libuv");
+  backends.emplace_back("libuv", uv_lateness);
 #endif
 #if WEFT_TIMER_BENCH_LIBEVENT
-    backends.push_back("libevent");
-    // One thread runs static initialization: event_get_supported_methods() is safe here.
-    std::vector<std::string> methods;
-    if (const char** m = event_get_supported_methods(); m != nullptr) {
-      for (; *m != nullptr; ++m) {
-        const std::string method = *m;
-        if (method.find_first_of(" (") == std::string::npos) methods.push_back(method);
-      }
+  backends.emplace_back("libevent", [](benchmark::State& s) { ev_lateness(s, ""); });
+  // Main thread, before any base exists: event_get_supported_methods() is safe here.
+  if (const char** m = event_get_supported_methods(); m != nullptr) {
+    for (; *m != nullptr; ++m) {
+      const std::string method = *m;
+      if (method.find_first_of(" (") != std::string::npos) continue;
+      backends.emplace_back("libevent:" + method,
+                            [method](benchmark::State& s) { ev_lateness(s, method); });
     }
-    for (const std::string& method : methods) backends.push_back("libevent:" + method);
-#endif
-#if WEFT_TIMER_BENCH_ASIO
-    backends.push_back("asio");
-#endif
-    for (const std::string& b : backends) {
-      benchmark::RegisterBenchmark(("timer_lateness/" + b + "/weft").c_str(),
-                                   [b](benchmark::State& s) { weft_lateness(s, b, nullptr); })
-          ->UseRealTime()
-          ->Unit(benchmark::kMillisecond);
-      benchmark::RegisterBenchmark(("timer_lateness_native/" + b + "/weft").c_str(),
-                                   [b](benchmark::State& s) { weft_lateness(s, b, "native"); })
-          ->UseRealTime()
-          ->Unit(benchmark::kMillisecond);
-    }
-#if WEFT_TIMER_BENCH_LIBUV
-    benchmark::RegisterBenchmark("timer_lateness/libuv/raw", uv_lateness)
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond);
-#endif
-#if WEFT_TIMER_BENCH_LIBEVENT
-    benchmark::RegisterBenchmark("timer_lateness/libevent/raw",
-                                 [](benchmark::State& s) { ev_lateness(s, ""); })
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond);
-    for (const std::string& method : methods) {
-      benchmark::RegisterBenchmark(("timer_lateness/libevent:" + method + "/raw").c_str(),
-                                   [method](benchmark::State& s) { ev_lateness(s, method); })
-          ->UseRealTime()
-          ->Unit(benchmark::kMillisecond);
-    }
-#endif
-#if WEFT_TIMER_BENCH_ASIO
-    benchmark::RegisterBenchmark("timer_lateness/asio/raw", asio_lateness)
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond);
-#endif
   }
-} g_register;
+#endif
+#if WEFT_TIMER_BENCH_ASIO
+  backends.emplace_back("asio", asio_lateness);
+#endif
+  const Settings settings = [](benchmark::internal::Benchmark* b) {
+    b->UseRealTime()->Unit(benchmark::kMillisecond);
+  };
+  for (const auto& [b, raw] : backends) {
+    register_rows("timer_lateness", b,
+                  {Side{"weft", [b](benchmark::State& s) { weft_lateness(s, b, nullptr); }},
+                   Side{"raw", raw}},
+                  settings);
+    // weft on the library's own timer (WEFT_TIMER=native): no raw twin of its own, the raw
+    // side above is the same library's timer.
+    register_rows("timer_lateness_native", b,
+                  {Side{"weft", [b](benchmark::State& s) { weft_lateness(s, b, "native"); }}},
+                  settings);
+  }
+}
+
+const bool registered = at_startup(register_timer_lateness);
 
 }  // namespace
 }  // namespace weft::bench

@@ -4,6 +4,9 @@
 # and docs/benchmarks.svg from them, naming the commit measured. About 15 minutes on 2 CPUs.
 # Extra arguments go to weft_bench, e.g. cmake/bench.sh --benchmark_filter=call_soon
 # BENCH_BUILD_DIR=dir uses an already configured Release build directory instead of the preset's.
+# BENCH_BASE=earlier.json makes the report from that run's rows, replaced by this run's where both
+# have a row of the same name (so a filtered run refreshes some rows of a full report); the
+# report names each run's commit and load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake/install-deps.sh
@@ -23,9 +26,32 @@ repetitions=9
 # Google Benchmark's --benchmark_context takes key=value pairs separated by commas.
 args=$*
 args=${args//[=,]/ }
+# This run overwrites $results: keep an earlier one given as the base.
+base=${BENCH_BASE:-}
+if [[ -n $base && $(realpath -m "$base") == $(realpath -m "$results") ]]; then
+  cp "$base" "$build/bench/results.base.json"
+  base=$build/bench/results.base.json
+fi
+# The load average every 20 s during the run, for the report (the machine may be shared).
+loads=$build/bench/load_during.txt
+: >"$loads"
+(while :; do cut -d' ' -f1 /proc/loadavg >>"$loads"; sleep 20; done) &
+sampler=$!
+trap 'kill $sampler 2>/dev/null || true' EXIT
 "$build"/bench/weft_bench --benchmark_repetitions=$repetitions \
   --benchmark_enable_random_interleaving=true --benchmark_min_time=0.05 \
   --benchmark_context="commit=$commit,repetitions=$repetitions,bench_args=$args" \
   --benchmark_out="$results" --benchmark_out_format=json "$@"
-python3 bench/report.py "$results" docs/benchmarks.md docs/benchmarks.svg
+kill $sampler 2>/dev/null || true
+python3 - "$results" "$loads" <<'EOF'
+import json, statistics, sys
+results, loads = sys.argv[1], sys.argv[2]
+samples = [float(x) for x in open(loads).read().split()]
+if samples:
+    data = json.load(open(results))
+    data["context"]["load_during"] = (f"{min(samples):.1f}-{max(samples):.1f}, median "
+                                      f"{statistics.median(samples):.1f} ({len(samples)} samples)")
+    json.dump(data, open(results, "w"), indent=1)
+EOF
+python3 bench/report.py ${base:+"$base"} "$results" docs/benchmarks.md docs/benchmarks.svg
 echo "wrote docs/benchmarks.md and docs/benchmarks.svg"

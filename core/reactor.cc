@@ -20,6 +20,7 @@
 #include "weft/core/detail/context_data.h"
 #include "weft/core/detail/exception_text.h"
 #include "weft/core/detail/fork_generation.h"
+#include "weft/core/detail/portable.h"
 #include "weft/core/detail/signal_fan_out.h"
 #include "weft/core/errors.h"
 #include "weft/core/io_handle.h"
@@ -61,14 +62,16 @@ std::string describe(Watch::Kind kind, int key) {
 // current runs in that context. In the root context (the common case) this is one
 // thread-local load and a branch; otherwise the callback is wrapped with a reference to the
 // context, which it installs around each run.
-void capture_context(Reactor::Callback& callback) {
-  if (detail::t_context == nullptr) [[likely]] {
-    return;
-  }
+[[gnu::noinline]] void wrap_in_context(Reactor::Callback& callback) {
   callback = [vars = detail::current_context(), inner = std::move(callback)]() mutable {
     detail::ContextSwitch use(vars);
     inner();
   };
+}
+inline void capture_context(Reactor::Callback& callback) {
+  if (detail::t_context != nullptr) [[unlikely]] {
+    wrap_in_context(callback);
+  }
 }
 
 // Two descriptors name the same open file if they agree on device and inode.
@@ -133,15 +136,20 @@ constexpr Duration kMaxNativeTimeout = std::chrono::hours(1);
 constexpr std::size_t kKeepCapacity = 1 << 16;
 
 int make_pipe(int fds[2]) {
+  // pipe2 sets the flags atomically; macOS has none, and the portable fallbacks
+  // (core/detail/portable.h) take its path on Linux too.
 #if defined(__linux__) || defined(__FreeBSD__) || defined(__NetBSD__) || defined(__OpenBSD__)
-  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -1;
-#else
-  if (pipe(fds) != 0) return -1;
-  for (int i = 0; i < 2; ++i) {
-    fcntl(fds[i], F_SETFD, FD_CLOEXEC);
-    fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
-  }
+  if (!detail::force_portable_fallbacks()) {
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -1;
+  } else
 #endif
+  {
+    if (pipe(fds) != 0) return -1;
+    for (int i = 0; i < 2; ++i) {
+      fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+      fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+    }
+  }
   // Moving a descriptor keeps its O_NONBLOCK (a file status flag); F_DUPFD_CLOEXEC sets
   // close-on-exec on the copy.
   for (int i = 0; i < 2; ++i) {
@@ -358,6 +366,16 @@ CallHandle Reactor::call_soon(Callback callback) {
 
 TimerHandle Reactor::call_later(Duration delay, Callback callback) {
   if (delay < Duration::zero()) delay = Duration::zero();
+  check_loop_thread("call_later");
+  if (in_hook_) {
+    // Inside a callback: the deadline is taken when the callback returns (settle_timers), from
+    // one clock read made after every call_later of the callback, so it is never early; a
+    // timer cancelled before then costs no clock read and no heap work at all.
+    check_not_forked("call_later");
+    if (callback == nullptr) throw std::invalid_argument("weft: call_later: empty callback");
+    capture_context(callback);
+    return TimerHandle(this, timers_.push_after(delay, std::move(callback)));
+  }
   return add_timer(add_saturating(now(), delay), std::move(callback));
 }
 
@@ -365,7 +383,11 @@ TimerHandle Reactor::call_at(TimePoint when, Callback callback) {
   return add_timer(when, std::move(callback));
 }
 
-TimerHandle Reactor::add_timer(TimePoint when, Callback callback) {
+void Reactor::settle_deferred_timers() {
+  timers_.flush(timers_.deferred() != 0 ? now() : TimePoint());
+}
+
+TimerHandle Reactor::add_timer(TimePoint when, Callback&& callback) {
   check_loop_thread("call_later");
   check_not_forked("call_later");
   if (callback == nullptr) throw std::invalid_argument("weft: call_later: empty callback");
@@ -387,7 +409,9 @@ bool TimerHandle::cancel() {
 bool TimerHandle::pending() const { return reactor_ != nullptr && reactor_->timers_.pending(id_); }
 
 TimePoint TimerHandle::deadline() const {
-  return pending() ? reactor_->timers_.deadline(id_) : TimePoint::max();
+  if (!pending()) return TimePoint::max();
+  reactor_->settle_timers();  // a deadline deferred to the end of the callback is taken now
+  return reactor_->timers_.deadline(id_);
 }
 
 bool TimerHandle::reschedule(TimePoint when) {
@@ -403,9 +427,18 @@ void Timer::start_at(TimePoint when) {
   handle_ = reactor_->call_at(when, [this] { callback_(); });
 }
 
+bool TimerHandle::reschedule_after(Duration delay) {
+  if (reactor_ == nullptr) return false;
+  reactor_->check_loop_thread("Timer::start_after");
+  if (!reactor_->in_hook_) return reschedule(add_saturating(reactor_->now(), delay));
+  // Inside a callback, as call_later: the deadline is taken when the callback returns.
+  return reactor_->timers_.reschedule_after(id_, delay);
+}
+
 void Timer::start_after(Duration delay) {
   if (delay < Duration::zero()) delay = Duration::zero();
-  start_at(add_saturating(reactor_->now(), delay));
+  if (handle_.reschedule_after(delay)) return;
+  handle_ = reactor_->call_later(delay, [this] { callback_(); });
 }
 
 // Hands the earliest deadline to the backend's one timer. A deadline that is already due is
@@ -413,6 +446,7 @@ void Timer::start_after(Duration delay) {
 // in the same native pass (libuv's does) before weft can run anything, so a due timer becomes
 // a requested turn instead. Far deadlines are clamped (kMaxNativeTimeout).
 void Reactor::sync_timer() {
+  settle_timers();
   TimePoint next = timers_.empty() ? TimePoint::max() : timers_.next_deadline();
   if (next != TimePoint::max()) {
     if (next <= turn_now_) {
@@ -427,6 +461,17 @@ void Reactor::sync_timer() {
       }
     } else if (next > add_saturating(turn_now_, kMaxNativeTimeout)) {
       next = std::min(next, add_saturating(Clock::now(), kMaxNativeTimeout));
+    }
+  }
+  if (!real_alarms_.empty()) [[unlikely]] {
+    // Real-time alarms (a runner's timeout): the earliest still ahead. One already past has
+    // woken the loop (or was set late); arming it would fire at once, again and again.
+    const TimePoint real_now = Clock::now();
+    for (const TimePoint alarm : real_alarms_) {
+      if (alarm > real_now) next = std::min(next, alarm);
+    }
+    if (next != TimePoint::max()) {
+      next = std::min(next, add_saturating(real_now, kMaxNativeTimeout));
     }
   }
   if (next == armed_deadline_) return;
@@ -562,6 +607,27 @@ void Reactor::ExpectedCall::release() {
   }
 }
 
+Reactor::RealTimeAlarm Reactor::wake_at_real_time(TimePoint deadline) {
+  check_loop_thread("wake_at_real_time");
+  check_not_forked("wake_at_real_time");
+  real_alarms_.push_back(deadline);
+  if (!in_hook_) sync_timer();
+  return RealTimeAlarm(this, deadline);
+}
+
+void Reactor::RealTimeAlarm::release() {
+  if (Reactor* reactor = std::exchange(reactor_, nullptr)) {
+    reactor->check_loop_thread("RealTimeAlarm::release");
+    std::vector<TimePoint>& alarms = reactor->real_alarms_;
+    if (auto it = std::find(alarms.begin(), alarms.end(), deadline_); it != alarms.end()) {
+      *it = alarms.back();
+      alarms.pop_back();
+    }
+    // The native timer may stay armed for it: an early native firing only re-arms (and a
+    // destructor had better not call into the backend, which may throw).
+  }
+}
+
 bool Reactor::prepare_to_wait() {
   check_loop_thread("prepare_to_wait");
   check_not_forked("prepare_to_wait");
@@ -577,6 +643,7 @@ bool Reactor::consult_clock() {
       incoming_pending_.load(std::memory_order_acquire)) {
     return false;
   }
+  settle_timers();
   ReactorClock::IdleState state;
   if (!timers_.empty()) state.next_deadline = timers_.next_deadline();
   state.quiet = fds_.empty() && signals_.empty() && io_count_ == 0 &&
@@ -675,6 +742,7 @@ void Reactor::run_turn() {
     } catch (...) {
       report_error(std::current_exception(), "call_soon callback");
     }
+    settle_timers();
     detail::clear_root_context();
   }
   batch_.clear();
@@ -705,6 +773,7 @@ void Reactor::run_turn() {
   if (!timers_.empty()) {
     const std::uint64_t cutoff = timers_.next_sequence();
     Callback callback;
+    settle_timers();
     while (timers_.pop_due(turn_now_, cutoff, callback)) {
       try {
         callback();
@@ -712,6 +781,7 @@ void Reactor::run_turn() {
         report_error(std::current_exception(), "timer callback");
       }
       callback = nullptr;
+      settle_timers();
       detail::clear_root_context();
     }
   }
@@ -726,6 +796,7 @@ void Reactor::run_batch(std::vector<Callback>& batch, std::string_view where) {
     } catch (...) {
       report_error(std::current_exception(), where);
     }
+    settle_timers();
     detail::clear_root_context();
   }
   batch.clear();
@@ -989,6 +1060,7 @@ void Reactor::run_watcher(Watcher* watcher, Watch::Kind kind, int key) {
   } catch (...) {
     report_error(std::current_exception(), describe(kind, key));
   }
+  settle_timers();
   detail::clear_root_context();
   watcher->running = false;
   if (watcher->cancelled) delete watcher;
@@ -1007,6 +1079,7 @@ void Reactor::fd_ready(int native_fd, IoEvents events) {
     } catch (...) {
       report_error(std::current_exception(), absl::StrCat("I/O callback on fd ", io->fd));
     }
+    settle_timers();
     io->running = false;
     if (io->released) delete io;
     return;

@@ -115,6 +115,10 @@ class Reactor final : private LoopHooks {
   // negative delay counts as zero; Duration::max() (or TimePoint::max()) means
   // never. The callback runs in a later turn, never inside this call, even if
   // it is already due: a timer added while timers run waits for the next turn.
+  // Inside a callback of this reactor, call_later's `delay` counts from the moment that
+  // callback returns to the loop: the reactor reads its clock once per callback that armed
+  // timers, after all of them, rather than once per timer. The deadline is never early, and at
+  // most min(delay, the rest of the callback) later than one read at the call (docs/time.md).
   TimerHandle call_later(Duration delay, Callback callback);
   TimerHandle call_at(TimePoint when, Callback callback);
   // The reactor's time (steady_clock, or its ReactorClock), read fresh: deadlines
@@ -157,6 +161,38 @@ class Reactor final : private LoopHooks {
     Reactor* reactor_ = nullptr;
   };
   [[nodiscard]] ExpectedCall expect_call_from_thread();
+
+  // Wakes the loop (a blocking run_once() returns) at or soon after `deadline` on
+  // steady_clock, whatever the reactor's clock, until the returned guard is destroyed: for
+  // waits bounded in real time (a runner's run(task, timeout), its shutdown bound) on a
+  // reactor whose clock may never get there by itself (virtual time, core/virtual_clock.h).
+  // It runs nothing and is not work: has_work(), counts(), autojump and deadlock detection
+  // ignore it. The caller checks steady_clock itself after each run_once(); a deadline already
+  // past wakes nothing. Loop thread, the guard included; it must not outlive the reactor.
+  class RealTimeAlarm {
+   public:
+    RealTimeAlarm() = default;
+    RealTimeAlarm(RealTimeAlarm&& other) noexcept
+        : reactor_(std::exchange(other.reactor_, nullptr)), deadline_(other.deadline_) {}
+    RealTimeAlarm& operator=(RealTimeAlarm&& other) noexcept {
+      if (this != &other) {
+        release();
+        reactor_ = std::exchange(other.reactor_, nullptr);
+        deadline_ = other.deadline_;
+      }
+      return *this;
+    }
+    ~RealTimeAlarm() { release(); }
+    // Ends the alarm early (idempotent).
+    void release();
+
+   private:
+    friend class Reactor;
+    RealTimeAlarm(Reactor* reactor, TimePoint deadline) : reactor_(reactor), deadline_(deadline) {}
+    Reactor* reactor_ = nullptr;
+    TimePoint deadline_{};
+  };
+  [[nodiscard]] RealTimeAlarm wake_at_real_time(TimePoint deadline);
 
   // ---- Watchers (loop thread) ----
 
@@ -270,7 +306,13 @@ class Reactor final : private LoopHooks {
   class HookScope;
   class RunScope;
 
-  TimerHandle add_timer(TimePoint when, Callback callback);
+  TimerHandle add_timer(TimePoint when, Callback&& callback);
+  // Gives the timers that call_later() deferred inside a callback their deadlines (one clock
+  // read); called as each callback returns and before anything reads the heap.
+  void settle_timers() {
+    if (timers_.has_deferred()) settle_deferred_timers();
+  }
+  void settle_deferred_timers();
   // Virtual time: asks the clock what to do when the loop would wait (prepare_to_wait).
   bool consult_clock();
   void fail_deadlocked_tasks();
@@ -328,6 +370,8 @@ class Reactor final : private LoopHooks {
   bool in_run_ = false;  // inside run(), where a pending stop() skips further turns
   detail::TimerQueue timers_;
   TimePoint armed_deadline_ = TimePoint::max();
+  // RealTimeAlarm deadlines (steady_clock), unordered: at most a few at a time.
+  std::vector<TimePoint> real_alarms_;
   absl::flat_hash_map<int, FdEntry> fds_;             // by the user's fd
   absl::flat_hash_map<int, NativeTarget> by_native_;  // what the backend reports
   absl::flat_hash_map<int, std::vector<Watcher*>> signals_;

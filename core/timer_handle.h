@@ -35,7 +35,11 @@ class TimerHandle {
 
  private:
   friend class Reactor;
+  friend class Timer;
   TimerHandle(Reactor* reactor, detail::TimerId id) : reactor_(reactor), id_(id) {}
+  // Timer::start_after: reschedule() to `delay` from now (inside a callback, from its end, as
+  // call_later does).
+  bool reschedule_after(Duration delay);
   Reactor* reactor_ = nullptr;
   detail::TimerId id_;
 };

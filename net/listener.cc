@@ -10,11 +10,12 @@
 #include "weft/core/errors.h"
 #include "weft/core/reactor.h"
 #include "weft/net/detail/errors.h"
+#include "weft/net/detail/socket_calls.h"
 
 namespace weft::net {
 
 Listener Listener::bind(const Address& address, ListenOptions options) {
-  const int fd = ::socket(address.domain(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const int fd = detail::open_socket(address.domain(), SOCK_STREAM);
   if (fd < 0) detail::throw_errno(errno, absl::StrCat("weft: socket for ", address.to_string()));
   const auto fail = [fd, &address](const char* what) {
     const int error = errno;
@@ -26,8 +27,15 @@ Listener Listener::bind(const Address& address, ListenOptions options) {
       setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) {
     fail("SO_REUSEADDR on");
   }
-  if (options.reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-    fail("SO_REUSEPORT on");
+  if (options.reuse_port) {
+    // Linux spreads connections over every socket bound to the port; macOS and the BSDs let
+    // them bind but give the connections to one (FreeBSD's SO_REUSEPORT_LB balances).
+#if defined(SO_REUSEPORT)
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) fail("SO_REUSEPORT on");
+#else
+    errno = ENOPROTOOPT;
+    fail("SO_REUSEPORT (not on this platform) on");
+#endif
   }
   if (::bind(fd, address.sockaddr(), address.length()) != 0) fail("bind");
   if (::listen(fd, options.backlog) != 0) fail("listen on");
@@ -41,8 +49,8 @@ bool Listener::attempt_accept(void*, int fd, IoRequest& request) {
   auto& awaiter = static_cast<AcceptAwaiter&>(request);
   for (;;) {
     awaiter.peer_length_ = sizeof awaiter.peer_;
-    const int accepted = ::accept4(fd, reinterpret_cast<::sockaddr*>(&awaiter.peer_),
-                                   &awaiter.peer_length_, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int accepted = detail::accept_socket(fd, reinterpret_cast<::sockaddr*>(&awaiter.peer_),
+                                               &awaiter.peer_length_);
     if (accepted >= 0) {
       awaiter.fd_ = accepted;
       return true;

@@ -139,23 +139,35 @@ class LookupAwaiter : public weft::detail::Suspension {
       std::lock_guard lock(lookup_->mu);
       lookup_->reactor = context.reactor;
     }
+    // The answer comes from another thread: on virtual time the loop must neither jump ahead
+    // nor declare a deadlock while the lookup runs. Held here, on the loop side (not in the
+    // shared Lookup, which the pool's thread may keep past the reactor's life).
+    expected_ = context.reactor->expect_call_from_thread();
     LookupPool::instance().submit(lookup_);
     return true;
   }
 
  private:
-  static void deliver(void* self) { static_cast<LookupAwaiter*>(self)->resume_now(); }
+  static void deliver(void* self) {
+    auto* awaiter = static_cast<LookupAwaiter*>(self);
+    awaiter->expected_.release();
+    awaiter->resume_now();
+  }
   static bool stop(weft::detail::Suspension& self) {
     static_cast<LookupAwaiter&>(self).abandon();
     return true;
   }
   void abandon() {
     lookup_->deliver = nullptr;
-    std::lock_guard lock(lookup_->mu);
-    lookup_->reactor = nullptr;
+    {
+      std::lock_guard lock(lookup_->mu);
+      lookup_->reactor = nullptr;
+    }
+    expected_.release();  // no answer will come
   }
 
   std::shared_ptr<Lookup> lookup_;
+  Reactor::ExpectedCall expected_;
 };
 
 class SystemResolver final : public Resolver {

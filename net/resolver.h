@@ -14,6 +14,9 @@
 // never from the pool's thread. Cancelling it abandons the lookup at once: the task resumes with
 // weft::Cancelled next turn, the pool's thread finishes getaddrinfo on its own and its answer is
 // dropped. A lookup still running when its reactor is destroyed is abandoned the same way.
+// On virtual time (core/virtual_clock.h) the system resolver's lookup counts as an expected
+// cross-thread call (Reactor::expect_call_from_thread): time does not jump, and no deadlock is
+// declared, while it runs. A replacement Resolver that waits for another thread must do the same.
 //
 // Testing: set_resolver() replaces the resolver for the whole process (trio's custom resolver),
 // so tests hand weft fake answers (delays, failures, several families) without a network.

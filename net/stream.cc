@@ -146,10 +146,26 @@ void Stream::set_keepalive(bool on, std::optional<Duration> idle) {
   if (on && idle) {
     const int seconds = static_cast<int>(
         std::max<std::int64_t>(1, std::chrono::ceil<std::chrono::seconds>(*idle).count()));
-    if (setsockopt(native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &seconds, sizeof seconds) != 0) {
+    // The idle time's option: TCP_KEEPIDLE (Linux, the BSDs), TCP_KEEPALIVE (macOS); OpenBSD
+    // has only a system-wide setting.
+#if defined(TCP_KEEPIDLE)
+    constexpr int kIdleOption = TCP_KEEPIDLE;
+    constexpr const char* kIdleName = "TCP_KEEPIDLE";
+#elif defined(TCP_KEEPALIVE)
+    constexpr int kIdleOption = TCP_KEEPALIVE;
+    constexpr const char* kIdleName = "TCP_KEEPALIVE";
+#endif
+#if defined(TCP_KEEPIDLE) || defined(TCP_KEEPALIVE)
+    if (setsockopt(native_handle(), IPPROTO_TCP, kIdleOption, &seconds, sizeof seconds) != 0) {
       detail::throw_errno(
-          errno, absl::StrCat("weft: TCP_KEEPIDLE on stream to ", peer_address().to_string()));
+          errno, absl::StrCat("weft: ", kIdleName, " on stream to ", peer_address().to_string()));
     }
+#else
+    detail::throw_errno(ENOPROTOOPT,
+                        absl::StrCat("weft: keep-alive idle time (not settable per socket on "
+                                     "this platform) on stream to ",
+                                     peer_address().to_string()));
+#endif
   }
 }
 

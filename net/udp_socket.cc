@@ -7,11 +7,23 @@
 #include "absl/strings/str_cat.h"
 #include "weft/core/reactor.h"
 #include "weft/net/detail/errors.h"
+#include "weft/net/detail/socket_calls.h"
 
 namespace weft::net {
+namespace {
+
+// MSG_TRUNC as a recvmsg() flag (Linux): the result is the datagram's real size even when it
+// did not fit. Elsewhere the result is what was copied, and only msg_flags says it was cut.
+#if defined(__linux__)
+constexpr int kReceiveFlags = MSG_TRUNC;
+#else
+constexpr int kReceiveFlags = 0;
+#endif
+
+}  // namespace
 
 UdpSocket UdpSocket::bind(const Address& address) {
-  const int fd = ::socket(address.domain(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const int fd = detail::open_socket(address.domain(), SOCK_DGRAM);
   if (fd < 0) detail::throw_errno(errno, absl::StrCat("weft: socket for ", address.to_string()));
   if (::bind(fd, address.sockaddr(), address.length()) != 0) {
     const int error = errno;
@@ -47,8 +59,7 @@ bool UdpSocket::attempt_receive(void*, int fd, IoRequest& request) {
     message.msg_namelen = sizeof awaiter.from_;
     message.msg_iov = &iov;
     message.msg_iovlen = 1;
-    // MSG_TRUNC (Linux): the result is the datagram's real size even when it did not fit.
-    const ssize_t n = ::recvmsg(fd, &message, MSG_TRUNC);
+    const ssize_t n = ::recvmsg(fd, &message, kReceiveFlags);
     if (n >= 0) {
       request.transferred = static_cast<std::size_t>(n);
       awaiter.from_length_ = message.msg_namelen;
@@ -66,10 +77,11 @@ bool UdpSocket::attempt_receive(void*, int fd, IoRequest& request) {
 bool UdpSocket::attempt_send(void*, int fd, IoRequest& request) {
   auto& awaiter = static_cast<DatagramAwaiter&>(request);
   for (;;) {
-    const ssize_t n = awaiter.to_ != nullptr
-                          ? ::sendto(fd, request.buffer.data(), request.buffer.size(), MSG_NOSIGNAL,
-                                     awaiter.to_->sockaddr(), awaiter.to_->length())
-                          : ::send(fd, request.buffer.data(), request.buffer.size(), MSG_NOSIGNAL);
+    const ssize_t n =
+        awaiter.to_ != nullptr
+            ? ::sendto(fd, request.buffer.data(), request.buffer.size(), detail::kSendFlags,
+                       awaiter.to_->sockaddr(), awaiter.to_->length())
+            : ::send(fd, request.buffer.data(), request.buffer.size(), detail::kSendFlags);
     if (n >= 0) {
       request.transferred = static_cast<std::size_t>(n);
       return true;

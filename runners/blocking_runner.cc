@@ -52,13 +52,12 @@ void BlockingRunner::drive(detail::EventualStateBase& state, std::optional<TimeP
                      "of reactor '",
                      running->name(), "'; co_await the task instead"));
   }
-  // A no-op timer wakes the loop at the deadline. Cancelled on every way out, exceptions from
-  // the backend included, so that a failed call leaves nothing behind.
-  struct Alarm {
-    TimerHandle handle;
-    ~Alarm() { handle.cancel(); }
-  } alarm;
-  if (deadline) alarm.handle = reactor_->call_at(*deadline, [] {});
+  // The deadline is real time (steady_clock), whatever the reactor's clock: on virtual time a
+  // timer at it would never fire by itself while the task waits on an fd (the loop blocks in
+  // the kernel, and autojump only moves time when nothing outside the loop could make work).
+  // The alarm wakes the loop on real time without being work; released on every way out.
+  Reactor::RealTimeAlarm alarm;
+  if (deadline) alarm = reactor_->wake_at_real_time(*deadline);
   // run_once() neither consumes a pending stop() nor blocks while one is pending, so the stop
   // is taken here at every iteration: a loop that ignored it would spin.
   bool stopped = false;

@@ -1,12 +1,10 @@
 #include "weft/runners/guest_reactor.h"
 
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <cstdint>
 #include <string>
 #include <system_error>
@@ -21,26 +19,6 @@
 #include "weft/runners/detail/abandoned.h"
 
 namespace weft {
-namespace {
-
-int make_eventfd() {
-  const int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "weft: eventfd");
-  return fd;
-}
-
-void signal_fd(int fd) {
-  const std::uint64_t one = 1;
-  // EAGAIN means the counter is saturated: it is readable anyway.
-  [[maybe_unused]] ssize_t n = write(fd, &one, sizeof one);
-}
-
-bool drain_fd(int fd) {
-  std::uint64_t count = 0;
-  return read(fd, &count, sizeof count) == sizeof count;
-}
-
-}  // namespace
 
 // The backend the reactor sees: forwards everything to the real backend, and remembers what
 // the reactor asked for (turn, deadline, fd interest), which is what the host or the
@@ -135,9 +113,10 @@ GuestReactor::GuestReactor(const BackendInfo& info, Wait wait_mode,
   }
   // If anything below fails, the destructor does not run: undo by hand what was done.
   try {
-    host_fd_ = make_eventfd();
-    own_host_fd_ = true;
-    poke_fd_ = make_eventfd();
+    host_wake_ = std::make_unique<detail::WakeFd>();
+    host_fd_ = host_wake_->fd();
+    poke_ = std::make_unique<detail::WakeFd>();
+    poll_precision_ = detail::default_poll_precision();
     helper_ = std::thread([this] { helper_loop(); });
     arm_helper();
   } catch (...) {
@@ -153,15 +132,14 @@ GuestReactor::~GuestReactor() {
     // A forked child: the helper thread does not exist here, and may have held mu_ or waited on
     // cv_ at the fork. Joining it, locking, or destroying the condition variable (which waits
     // for its waiters) would hang; poking it would wake the parent's helper through the
-    // eventfd the two processes share. Abandon the thread and the condition variable; close
+    // descriptor the two processes share. Abandon the thread and the condition variable; close
     // only this process's descriptors. The reactor follows the core rule: an inherited reactor
     // may be destroyed.
     if (helper_.joinable()) detail::abandon(new std::thread(std::move(helper_)));
     detail::abandon(cv_);
-    if (poke_fd_ >= 0) close(poke_fd_);
-    poke_fd_ = -1;
+    poke_.reset();
     reactor_.reset();
-    if (own_host_fd_) close(host_fd_);
+    host_wake_.reset();
     return;
   }
   stop_helper();
@@ -181,11 +159,9 @@ void GuestReactor::stop_helper() {
 }
 
 void GuestReactor::close_fds() {
-  if (own_host_fd_) close(host_fd_);
-  own_host_fd_ = false;
+  host_wake_.reset();
   host_fd_ = -1;
-  if (poke_fd_ >= 0) close(poke_fd_);
-  poke_fd_ = -1;
+  poke_.reset();
 }
 
 void GuestReactor::check_not_forked(const char* what) const {
@@ -217,7 +193,7 @@ class GuestReactor::StepScope {
     guest_.stepping_ = false;
     if (finished_) return;
     guest_.tee_->registrations_pending = true;
-    if (guest_.helper_.joinable()) signal_fd(guest_.host_fd_);
+    if (guest_.helper_.joinable()) guest_.host_wake_->signal();
   }
   StepScope(const StepScope&) = delete;
   StepScope& operator=(const StepScope&) = delete;
@@ -236,7 +212,7 @@ class GuestReactor::StepScope {
 void GuestReactor::step() {
   check_not_forked("step");
   StepScope scope(*this);
-  if (own_host_fd_) drain_fd(host_fd_);
+  if (host_wake_ != nullptr) host_wake_->drain();
   tee_->registrations_pending = false;
   reactor_->run_once(/*may_block=*/false);
   // The host may wait next: a clock that moves only when told (virtual time) moves now, or
@@ -246,7 +222,7 @@ void GuestReactor::step() {
 }
 
 void GuestReactor::poke() const {
-  if (poke_fd_ >= 0) signal_fd(poke_fd_);
+  if (poke_ != nullptr) poke_->signal();
 }
 
 void GuestReactor::changed() {
@@ -261,7 +237,7 @@ void GuestReactor::changed() {
 void GuestReactor::arm_helper() {
   if (tee_->turn_requested || tee_->registrations_pending ||
       (tee_->deadline && *tee_->deadline <= Clock::now())) {
-    signal_fd(host_fd_);
+    host_wake_->signal();
     return;
   }
   auto spec = std::make_unique<PollSpec>();
@@ -297,21 +273,16 @@ void GuestReactor::helper_loop() {
       spec = std::move(spec_);
       helper_waiting_ = true;
     }
-    spec->fds.push_back(pollfd{.fd = poke_fd_, .events = POLLIN, .revents = 0});
-    int timeout_ms = -1;
-    if (spec->deadline) {
-      const auto left = std::chrono::ceil<std::chrono::milliseconds>(
-          sub_saturating(*spec->deadline, Clock::now()));
-      timeout_ms = static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, INT_MAX));
-    }
-    poll(spec->fds.data(), spec->fds.size(), timeout_ms);  // EINTR: just tell the host
-    drain_fd(poke_fd_);
+    spec->fds.push_back(pollfd{.fd = poke_->fd(), .events = POLLIN, .revents = 0});
+    // Ends at the deadline, never before it (EINTR: just tell the host).
+    detail::poll_until(spec->fds.data(), spec->fds.size(), spec->deadline, poll_precision_);
+    poke_->drain();
     {
       std::lock_guard lock(mu_);
       helper_waiting_ = false;
       if (quit_) return;
     }
-    signal_fd(host_fd_);
+    host_wake_->signal();
   }
 }
 

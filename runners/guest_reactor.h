@@ -13,10 +13,12 @@
 // (libuv's backend fd), fd() is that descriptor and no thread is added. Otherwise a helper
 // thread waits (poll) for the reactor's watched fds, its deadline and its wake-ups, and makes
 // fd() readable when there is work; the native loop itself only ever runs in step(), on the
-// host's thread. A timer added, moved earlier or cancelled, a new fd watch, or a call_from_thread
-// from another thread all cut the current wait short, so the host never sleeps through a weft
-// deadline. Signals reach the reactor through a pipe it watches like any fd, so they wake the
-// host promptly too.
+// host's thread. That fd() is an eventfd on Linux, a pipe elsewhere (runners/detail/wake_fd.h);
+// the helper waits for a deadline to the nanosecond where the platform has ppoll
+// (runners/detail/poll_until.h), so a sub-millisecond timer is not rounded up to 1 ms. A timer
+// added, moved earlier or cancelled, a new fd watch, or a call_from_thread from another thread all
+// cut the current wait short, so the host never sleeps through a weft deadline. Signals reach the
+// reactor through a pipe it watches like any fd, so they wake the host promptly too.
 //
 // Errors: an exception out of the native step (a failure of the backend, an exception escaping
 // a native handler) leaves step() to the host, and leaves the guest working: the host is asked
@@ -48,6 +50,8 @@
 #include "weft/core/detail/fork_generation.h"
 #include "weft/core/reactor.h"
 #include "weft/core/time.h"
+#include "weft/runners/detail/poll_until.h"
+#include "weft/runners/detail/wake_fd.h"
 
 namespace weft {
 
@@ -101,9 +105,10 @@ class GuestReactor {
   const std::uint32_t fork_generation_;
   Tee* tee_ = nullptr;  // owned by reactor_
   std::unique_ptr<Reactor> reactor_;
-  int host_fd_ = -1;  // what the host polls
-  bool own_host_fd_ = false;
-  int poke_fd_ = -1;  // what the helper polls beside the watched fds
+  int host_fd_ = -1;  // what the host polls: the backend's, or host_wake_'s
+  std::unique_ptr<detail::WakeFd> host_wake_;  // helper mode: the helper's "there is work"
+  std::unique_ptr<detail::WakeFd> poke_;       // helper mode: cuts the helper's wait short
+  detail::PollPrecision poll_precision_ = detail::PollPrecision::kMilliseconds;
   bool stepping_ = false;
 
   std::mutex mu_;

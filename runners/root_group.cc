@@ -132,14 +132,12 @@ bool RootGroup::shut_down(Duration bound, std::string_view runner) {
   try {
     close();
     if (!closed()) {
-      const TimePoint deadline = add_saturating(reactor.now(), bound);
-      // A no-op timer wakes the loop at the deadline; cancelled on the way out.
-      struct Alarm {
-        TimerHandle handle;
-        ~Alarm() { handle.cancel(); }
-      } alarm;
-      if (deadline != TimePoint::max()) alarm.handle = reactor.call_at(deadline, [] {});
-      while (!closed() && reactor.now() < deadline) {
+      // The bound is real time, whatever the reactor's clock: on virtual time, cleanup stuck on
+      // an fd would otherwise hold the runner's destructor forever.
+      const TimePoint deadline = add_saturating(Clock::now(), bound);
+      Reactor::RealTimeAlarm alarm;
+      if (deadline != TimePoint::max()) alarm = reactor.wake_at_real_time(deadline);
+      while (!closed() && Clock::now() < deadline) {
         // A stop() aimed at the runner must not make run_once() spin without blocking.
         reactor.take_stop_request();
         reactor.run_once(/*may_block=*/true);

@@ -64,6 +64,11 @@ class NativeFdScope {
   NativeFdScope(const NativeFdScope&) = delete;
   NativeFdScope& operator=(const NativeFdScope&) = delete;
 
+  // Only the scope's lock, for a native call that closes descriptors (never throws): a library
+  // that closes with a raw syscall (libuv) hides the close from ThreadSanitizer, which then takes
+  // the number's reuse by a loop made on another thread for a race unless the two are ordered.
+  static std::unique_lock<std::mutex> lock_only() { return std::unique_lock<std::mutex>(mutex()); }
+
   // The highest number the reservation had (-1 if it was empty): the native call's descriptors
   // will be numbered up to it.
   int highest_reserved() const { return highest_reserved_; }

@@ -16,7 +16,9 @@
 // Selection ($WEFT_TIMER, read when a backend is made): unset, empty or "auto": a timerfd where
 // the platform has one, else the library's own timer; "native": the library's own timer, the
 // portable path (selectable on Linux so that it is tested there too); "timerfd": a timerfd, or
-// UsageError where there is none. Any other value is a UsageError.
+// UsageError where there is none. Any other value is a UsageError. With the portable fallbacks
+// forced ($WEFT_PORTABLE=1, core/detail/portable.h), "auto" means "native"; an explicit
+// "timerfd" still wins.
 //
 // Threading: one backend's loop thread. Lifetime: the fd is closed with the object.
 #ifndef WEFT_BACKENDS_DETAIL_TIMER_FD_H_
@@ -33,6 +35,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "weft/core/detail/portable.h"
 #include "weft/core/errors.h"
 #include "weft/core/time.h"
 
@@ -56,7 +59,8 @@ constexpr bool timer_fd_supported() {
 inline bool use_timer_fd(const char* backend) {
   const char* env = std::getenv("WEFT_TIMER");
   const std::string value = env == nullptr ? std::string() : std::string(env);
-  if (value.empty() || value == "auto") return timer_fd_supported();
+  if (value.empty() || value == "auto")
+    return timer_fd_supported() && !weft::detail::force_portable_fallbacks();
   if (value == "native") return false;
   if (value == "timerfd") {
     if (timer_fd_supported()) return true;

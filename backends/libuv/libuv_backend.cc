@@ -68,9 +68,7 @@ class LibuvBackend final : public Backend {
   LibuvBackend(LoopHooks& hooks, uv_loop_t* adopted)
       : hooks_(hooks),
         owned_(adopted == nullptr),
-        timer_fd_(backends::detail::use_timer_fd("libuv")
-                      ? std::make_unique<backends::detail::TimerFd>()
-                      : nullptr) {
+        timer_fd_(backends::detail::use_timer_fd("libuv") ? make_timer_fd() : nullptr) {
     if (owned_) {
       init_loop();
       loop_ = &loop_storage_;
@@ -319,6 +317,13 @@ class LibuvBackend final : public Backend {
     hooks_.timer_expired();
   }
 
+  // Made under the scope's lock, like the loop: its number may be one a loop just closed on
+  // another thread with a syscall TSan does not see (see with_native_fds).
+  static std::unique_ptr<backends::detail::TimerFd> make_timer_fd() {
+    const auto lock = backends::detail::NativeFdScope::lock_only();
+    return std::make_unique<backends::detail::TimerFd>();
+  }
+
   // Closes every handle made so far and, for an owned loop, the loop.
   void close_all() {
     if (idle_ != nullptr) close_and_delete(idle_);
@@ -333,6 +338,9 @@ class LibuvBackend final : public Backend {
     async_ = nullptr;
     // A host's loop runs the close callbacks in its next iteration.
     if (!owned_) return;
+    // libuv closes its descriptors with a raw syscall: order it with the next loop's opens
+    // (see with_native_fds).
+    const auto lock = backends::detail::NativeFdScope::lock_only();
     // Let the close callbacks run, then close; handles a user opened on native_loop() are
     // closed too, so that uv_loop_close cannot fail with UV_EBUSY.
     uv_run(loop_, UV_RUN_DEFAULT);

@@ -7,21 +7,61 @@ namespace {
 constexpr std::size_t kArity = 4;
 }
 
-TimerId TimerQueue::push(TimePoint deadline, Callback callback) {
-  std::uint32_t slot;
+std::uint32_t TimerQueue::take_slot() {
   if (free_slots_.empty()) {
-    slot = static_cast<std::uint32_t>(nodes_.size());
+    const auto slot = static_cast<std::uint32_t>(nodes_.size());
     nodes_.emplace_back();
     nodes_.back().generation = generation_base_;
-  } else {
-    slot = free_slots_.back();
-    free_slots_.pop_back();
+    return slot;
   }
+  const std::uint32_t slot = free_slots_.back();
+  free_slots_.pop_back();
+  return slot;
+}
+
+TimerId TimerQueue::push(TimePoint deadline, Callback&& callback) {
+  const std::uint32_t slot = take_slot();
   Node& node = nodes_[slot];
   node.callback = std::move(callback);
   heap_.emplace_back();
   sift_up(heap_.size() - 1, Entry{deadline.time_since_epoch().count(), next_sequence_++, slot});
   return TimerId{slot, node.generation};
+}
+
+TimerId TimerQueue::push_after(Duration delay, Callback&& callback) {
+  const std::uint32_t slot = take_slot();
+  Node& node = nodes_[slot];
+  node.callback = std::move(callback);
+  node.heap_index = kDeferredBit | static_cast<std::uint32_t>(deferred_.size());
+  deferred_.push_back(Deferred{delay.count(), slot});
+  ++deferred_live_;
+  return TimerId{slot, node.generation};
+}
+
+void TimerQueue::flush(TimePoint now) {
+  if (deferred_live_ != 0) {
+    for (const Deferred& entry : deferred_) {
+      if (entry.slot == kNoSlot) continue;
+      heap_.emplace_back();
+      sift_up(heap_.size() - 1,
+              Entry{add_saturating(now, Duration(entry.delay)).time_since_epoch().count(),
+                    next_sequence_++, entry.slot});
+    }
+  }
+  deferred_.clear();
+  deferred_live_ = 0;
+}
+
+void TimerQueue::unlink(std::uint32_t slot) {
+  const std::uint32_t where = nodes_[slot].heap_index;
+  if ((where & kDeferredBit) == 0) {
+    remove_at(where);
+    return;
+  }
+  deferred_[where & ~kDeferredBit].slot = kNoSlot;
+  --deferred_live_;
+  // Arm-then-cancel in one callback (a timeout that was not needed) leaves nothing behind.
+  while (!deferred_.empty() && deferred_.back().slot == kNoSlot) deferred_.pop_back();
 }
 
 bool TimerQueue::pending(TimerId id) const {
@@ -34,7 +74,7 @@ bool TimerQueue::cancel(TimerId id) {
   // Destroying the callback can run arbitrary destructors; do it after the heap
   // is consistent.
   Callback dropped = std::move(nodes_[id.slot].callback);
-  remove_at(nodes_[id.slot].heap_index);
+  unlink(id.slot);
   release(id.slot);
   shrink_if_idle();
   return true;
@@ -43,9 +83,19 @@ bool TimerQueue::cancel(TimerId id) {
 bool TimerQueue::reschedule(TimerId id, TimePoint deadline) {
   if (!pending(id)) return false;
   const std::uint32_t slot = id.slot;
-  remove_at(nodes_[slot].heap_index);
+  unlink(slot);
   heap_.emplace_back();
   sift_up(heap_.size() - 1, Entry{deadline.time_since_epoch().count(), next_sequence_++, slot});
+  return true;
+}
+
+bool TimerQueue::reschedule_after(TimerId id, Duration delay) {
+  if (!pending(id)) return false;
+  const std::uint32_t slot = id.slot;
+  unlink(slot);
+  nodes_[slot].heap_index = kDeferredBit | static_cast<std::uint32_t>(deferred_.size());
+  deferred_.push_back(Deferred{delay.count(), slot});
+  ++deferred_live_;
   return true;
 }
 
@@ -61,8 +111,7 @@ bool TimerQueue::pop_due(TimePoint now, std::uint64_t cutoff, Callback& out) {
   return true;
 }
 
-void TimerQueue::shrink_if_idle() {
-  if (!heap_.empty() || nodes_.size() <= kKeepNodes) return;
+void TimerQueue::shrink() {
   for (const Node& node : nodes_) {
     if (node.generation >= generation_base_) generation_base_ = node.generation + 1;
   }
@@ -70,6 +119,7 @@ void TimerQueue::shrink_if_idle() {
   std::vector<Node>().swap(nodes_);
   std::vector<Entry>().swap(heap_);
   std::vector<std::uint32_t>().swap(free_slots_);
+  std::vector<Deferred>().swap(deferred_);
 }
 
 void TimerQueue::clear() {
@@ -82,12 +132,15 @@ void TimerQueue::clear() {
   heap_.clear();
   nodes_.clear();
   free_slots_.clear();
+  deferred_.clear();
+  deferred_live_ = 0;
   nodes.clear();
 }
 
 void TimerQueue::release(std::uint32_t slot) {
   Node& node = nodes_[slot];
-  node.callback = nullptr;
+  // Callers have moved the callback out; assigning to an empty one would still cost a call.
+  if (node.callback != nullptr) node.callback = nullptr;
   // Skip 0 on wrap-around: it is the generation of a default TimerId.
   if (++node.generation == 0) node.generation = 1;
   free_slots_.push_back(slot);

@@ -9,8 +9,15 @@
 // generation, so a stale id (the timer ran or was cancelled) is recognised, not
 // misused.
 //
+// Deferred deadlines: push_after() stores a timer by its delay alone; flush(now) gives every
+// such timer the deadline now + delay, in the order they were pushed. The reactor uses it for
+// call_later() inside a callback: one clock read when the callback returns, taken after every
+// call it made, so no deadline is early, instead of one read per timer (docs/time.md). A
+// deferred timer is pending and can be cancelled (no heap work at all) or rescheduled; the
+// heap queries (next_deadline, pop_due, due, deadline) need it flushed first.
+//
 // Ordering: earliest deadline first; equal deadlines in the order they were
-// pushed. Threading: loop thread only (owned by the Reactor).
+// pushed (a deferred timer: flushed). Threading: loop thread only (owned by the Reactor).
 #ifndef WEFT_CORE_DETAIL_TIMER_QUEUE_H_
 #define WEFT_CORE_DETAIL_TIMER_QUEUE_H_
 
@@ -32,23 +39,34 @@ class TimerQueue {
  public:
   using Callback = absl::AnyInvocable<void()>;
 
-  TimerId push(TimePoint deadline, Callback callback);
+  TimerId push(TimePoint deadline, Callback&& callback);
+  // A timer whose deadline is `delay` after the `now` of the next flush().
+  TimerId push_after(Duration delay, Callback&& callback);
+  // Gives every deferred timer its deadline, `now` + its delay (saturating), in push order.
+  void flush(TimePoint now);
+  // Deferred timers still pending (not cancelled or rescheduled).
+  std::size_t deferred() const { return deferred_live_; }
+  // Anything for flush() to look at, cancelled entries included: a flush with deferred() == 0
+  // only forgets them, and needs no clock.
+  bool has_deferred() const { return !deferred_.empty(); }
 
   // Removes a pending timer; false if `id` is not pending (already ran,
   // cancelled, stale).
   bool cancel(TimerId id);
   bool pending(TimerId id) const;
-  // The deadline of a pending timer; requires pending(id).
+  // The deadline of a pending timer; requires pending(id) and the timer not deferred.
   TimePoint deadline(TimerId id) const {
     return TimePoint(Duration(heap_[nodes_[id.slot].heap_index].deadline));
   }
   // Moves a pending timer to `deadline`, as if pushed now (it goes after timers with the same
   // deadline). False if `id` is not pending.
   bool reschedule(TimerId id, TimePoint deadline);
+  // The same, with the deadline deferred: `delay` after the next flush().
+  bool reschedule_after(TimerId id, Duration delay);
 
-  bool empty() const { return heap_.empty(); }
-  std::size_t size() const { return heap_.size(); }
-  // Requires !empty().
+  bool empty() const { return heap_.empty() && deferred_live_ == 0; }
+  std::size_t size() const { return heap_.size() + deferred_live_; }
+  // The earliest flushed deadline. Requires a timer in the heap (!empty() and no deferred()).
   TimePoint next_deadline() const { return TimePoint(Duration(heap_.front().deadline)); }
 
   // If the earliest timer is due at `now` and was pushed (or rescheduled) before `cutoff`
@@ -74,8 +92,16 @@ class TimerQueue {
   struct Node {
     Callback callback;
     std::uint32_t generation = 1;
+    // Where the timer is: heap_[heap_index], or, with kDeferredBit set, deferred_[the rest].
     std::uint32_t heap_index = 0;
   };
+  static constexpr std::uint32_t kDeferredBit = 1u << 31;
+  // A deferred timer: its delay and slot (kNoSlot once cancelled or rescheduled).
+  struct Deferred {
+    std::int64_t delay;
+    std::uint32_t slot;
+  };
+  static constexpr std::uint32_t kNoSlot = ~std::uint32_t{0};
   struct Entry {
     std::int64_t deadline;  // nanoseconds on Clock
     std::uint64_t sequence;
@@ -91,12 +117,20 @@ class TimerQueue {
   void sift_up(std::size_t index, Entry entry);
   void sift_down(std::size_t index, Entry entry);
   void remove_at(std::size_t index);
+  // Takes a pending timer out of the heap or the deferred list, keeping its node.
+  void unlink(std::uint32_t slot);
+  std::uint32_t take_slot();
   void release(std::uint32_t slot);
-  void shrink_if_idle();
+  void shrink_if_idle() {
+    if (nodes_.size() > kKeepNodes && empty()) shrink();
+  }
+  void shrink();
 
   std::vector<Entry> heap_;
   std::vector<Node> nodes_;
   std::vector<std::uint32_t> free_slots_;
+  std::vector<Deferred> deferred_;  // in push order
+  std::size_t deferred_live_ = 0;
   std::uint64_t next_sequence_ = 0;
   // Generation of nodes made after a shrink: above every generation handed out before, so a
   // stale TimerId never names a new timer.

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "weft/core/errors.h"
 #include "weft/net/detail/errors.h"
+#include "weft/net/detail/socket_calls.h"
 
 namespace weft::net::detail {
 
@@ -44,6 +45,7 @@ bool ReadinessStream::attempt_read(void* owner, int fd, IoRequest& request) {
     const ssize_t n = ::read(fd, request.buffer.data(), request.buffer.size());
     if (n > 0) {
       request.transferred = static_cast<std::size_t>(n);
+      self->drained_ = request.transferred < request.buffer.size();
       return true;
     }
     if (n == 0) {
@@ -71,11 +73,13 @@ bool ReadinessStream::attempt_write(void* owner, int fd, IoRequest& request) {
     return true;
   }
   while (request.transferred < request.buffer.size()) {
-    // MSG_NOSIGNAL: a vanished peer is an EPIPE error here, never a SIGPIPE for the process.
+    // kSendFlags (MSG_NOSIGNAL, or SO_NOSIGPIPE on the socket): a vanished peer is an EPIPE
+    // error here, never a SIGPIPE for the process.
     const ssize_t n = ::send(fd, request.buffer.data() + request.transferred,
-                             request.buffer.size() - request.transferred, MSG_NOSIGNAL);
+                             request.buffer.size() - request.transferred, kSendFlags);
     if (n >= 0) {
       request.transferred += static_cast<std::size_t>(n);
+      self->drained_ = true;  // see drained_: the answer to what was sent comes later
       continue;
     }
     if (errno == EINTR) continue;
@@ -109,7 +113,7 @@ bool ReadinessStream::start_read(IoRequest& request) {
   request.transferred = 0;
   request.error = 0;
   if (eof_) return true;  // sticky end of stream: no system call
-  return socket_.start_read(request);
+  return socket_.start_read(request, /*try_first=*/!drained_);
 }
 
 bool ReadinessStream::start_write(IoRequest& request) {
@@ -155,7 +159,7 @@ std::unique_ptr<StreamImpl> ReadinessTransport::adopt_stream(Reactor& reactor, i
 
 std::unique_ptr<StreamImpl> ReadinessTransport::open_stream(Reactor& reactor,
                                                             const Address& address) {
-  const int fd = ::socket(address.domain(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const int fd = open_socket(address.domain(), SOCK_STREAM);
   if (fd < 0) throw_errno(errno, absl::StrCat("weft: socket for ", address.to_string()));
   try {
     return std::make_unique<ReadinessStream>(reactor, fd, Address());

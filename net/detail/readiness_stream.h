@@ -37,6 +37,12 @@ class ReadinessStream final : public StreamImpl {
   Socket socket_;
   bool eof_ = false;
   bool connecting_ = false;
+  // The next read would most likely find nothing, so it waits for readiness before trying
+  // instead of paying a read that fails with EAGAIN: the last read took less than it asked for
+  // (it drained the socket: libuv's rule), or the stream has written since (in a request/response
+  // exchange the answer comes later). Readiness is level-triggered, so data already there is
+  // reported at the next poll: the cost of a wrong guess is one loop turn, never a lost byte.
+  bool drained_ = false;
 };
 
 class ReadinessTransport final : public Transport {

@@ -29,12 +29,14 @@ void Socket::charge(const IoRequest& request) {
   budget_used_ += request.transferred > kOperationCost ? request.transferred : kOperationCost;
 }
 
-bool Socket::start_read(IoRequest& request) {
+bool Socket::start_read(IoRequest& request, bool try_first) {
   if (reader_ != nullptr) {
     throw UsageError("weft: a read is already pending on this socket (one reader at a time)");
   }
   request.pending = false;
-  if (budget_used_ < kBudgetPerTurn) {
+  if (!try_first) {
+    budget_used_ = 0;  // the wait is a natural yield
+  } else if (budget_used_ < kBudgetPerTurn) {
     if (attempt_read_(owner_, fd_, request)) {
       charge(request);
       return true;

@@ -53,7 +53,8 @@ class Socket {
   void bind(Reactor& reactor);
 
   // True if the request finished at once; otherwise it completes through on_complete later.
-  bool start_read(IoRequest& request);
+  // `try_first` false skips the attempt before the wait (the owner knows the socket is empty).
+  bool start_read(IoRequest& request, bool try_first = true);
   bool start_write(IoRequest& request);
   // Waits for writability before the first attempt (a connect in progress).
   void start_write_after_wait(IoRequest& request);

@@ -358,6 +358,92 @@ TEST_P(ReactorTime, EmptyCallbacksAreRefused) {
   EXPECT_THROW(reactor().call_from_thread(nullptr), std::invalid_argument);
 }
 
+// ---- call_later inside a callback: the deadline is taken as the callback returns ----
+
+TEST_P(ReactorTime, TimerArmedInACallbackIsNeverEarlyAndCountsFromTheCallbacksEnd) {
+  TimePoint armed_at{};
+  TimePoint returned_at{};
+  TimePoint deadline_seen{};
+  TimePoint fired_at{};
+  TimerHandle timer;
+  reactor().call_soon([&] {
+    armed_at = reactor().now();
+    timer = reactor().call_later(5ms, [&] { fired_at = reactor().now(); });
+    // Busy for a while after arming (real time only: virtual time stands still in a callback).
+    while (reactor().now() < armed_at + 3ms && !virtual_time()) {
+    }
+    returned_at = reactor().now();
+  });
+  reactor().call_soon([&] { deadline_seen = timer.deadline(); });
+  ASSERT_TRUE(run_until([&] { return fired_at != TimePoint{}; }, 5s));
+  EXPECT_GE(deadline_seen, returned_at + 5ms) << "the delay counts from the callback's end";
+  EXPECT_GE(fired_at, deadline_seen);
+  if (virtual_time()) {
+    EXPECT_EQ(fired_at, armed_at + 5ms);
+  }
+}
+
+TEST_P(ReactorTime, DeadlineAskedInsideTheArmingCallbackIsNeverEarly) {
+  TimePoint before{};
+  TimePoint asked{};
+  bool fired = false;
+  reactor().call_soon([&] {
+    before = reactor().now();
+    TimerHandle timer = reactor().call_later(2ms, [&] { fired = true; });
+    asked = timer.deadline();  // taken now, and kept
+    EXPECT_EQ(timer.deadline(), asked);
+  });
+  ASSERT_TRUE(run_until([&] { return fired; }, 5s));
+  EXPECT_GE(asked, before + 2ms);
+}
+
+TEST_P(ReactorTime, TimersArmedAndCancelledInOneCallbackLeaveNothing) {
+  int cancelled = 0;
+  bool kept = false;
+  std::vector<int> order;
+  reactor().call_soon([&] {
+    const std::size_t before = reactor().counts().timers;  // run_until's own alarm, if any
+    for (int i = 0; i < 1000; ++i) {
+      TimerHandle timer = reactor().call_later(std::chrono::milliseconds(1 + i % 7),
+                                               [] { ADD_FAILURE() << "a cancelled timer ran"; });
+      cancelled += timer.cancel();
+      EXPECT_FALSE(timer.pending());
+      EXPECT_EQ(timer.deadline(), TimePoint::max());
+    }
+    // Equal delays from one callback: in the order they were armed.
+    for (int i = 0; i < 3; ++i) reactor().call_later(1ms, [&order, i] { order.push_back(i); });
+    reactor().call_later(1ms, [&] { kept = true; });
+    EXPECT_EQ(reactor().counts().timers, before + 4);
+  });
+  ASSERT_TRUE(run_until([&] { return kept; }, 5s));
+  EXPECT_EQ(cancelled, 1000);
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
+}
+
+TEST_P(ReactorTime, TimerObjectRestartedInsideACallbackIsNeverEarly) {
+  TimePoint restarted_at{};
+  TimePoint fired_at{};
+  int fired = 0;
+  Timer timer(reactor(), [&] {
+    fired_at = reactor().now();
+    ++fired;
+  });
+  timer.start_after(1h);
+  reactor().call_soon([&] {
+    restarted_at = reactor().now();
+    timer.start_after(3ms);  // moves the pending arming
+    timer.start_after(2ms);  // and again, in the same callback
+  });
+  ASSERT_TRUE(run_until([&] { return fired > 0; }, 5s));
+  reactor().run_once(false);
+  EXPECT_EQ(fired, 1);
+  EXPECT_GE(fired_at, restarted_at + 2ms);
+  if (virtual_time()) {
+    EXPECT_EQ(fired_at, restarted_at + 2ms);
+  }
+  EXPECT_FALSE(timer.pending());
+}
+
 INSTANTIATE_TEST_SUITE_P(AllBackends, ReactorTime, ::testing::ValuesIn(testing::backend_names()),
                          testing::param_name);
 // The same suite on virtual time: exact and instant.

@@ -8,7 +8,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,9 +25,11 @@
 #include "weft/core/clock.h"
 #include "weft/core/deferred.h"
 #include "weft/core/errors.h"
+#include "weft/core/fd_wait.h"
 #include "weft/core/reactor.h"
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
+#include "weft/runners/root_group.h"
 #include "weft/runners/runner_registry.h"
 
 namespace weft {
@@ -403,6 +407,107 @@ TEST_P(VirtualTimeRunner, ManualTimeWaitsForAdvance) {
   EXPECT_THROW(result.wait(20ms), TimeoutError);
   clock.advance(1s);
   EXPECT_EQ(result.wait(10s), 3s);
+}
+
+// Makes `fd` readable after `bound` of real time unless disarmed first: a test whose runner
+// would wait forever ends (and fails on its assertions) instead of hanging.
+class Unsticker {
+ public:
+  Unsticker(int fd, Duration bound)
+      : thread_([this, fd, bound] {
+          std::unique_lock lock(mu_);
+          if (!cv_.wait_for(lock, bound, [this] { return disarmed_; })) {
+            unstuck_ = true;
+            EXPECT_EQ(write(fd, "x", 1), 1);
+          }
+        }) {}
+  ~Unsticker() {
+    {
+      std::lock_guard lock(mu_);
+      disarmed_ = true;
+      cv_.notify_one();
+    }
+    thread_.join();
+  }
+  // Whether the bound passed and it had to write.
+  bool unstuck() {
+    std::lock_guard lock(mu_);
+    return unstuck_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool disarmed_ = false;
+  bool unstuck_ = false;
+  std::thread thread_;  // last: started once the rest is ready
+};
+
+// issue: the blocking runner measured run()'s timeout on the reactor's clock, so on virtual
+// time a task waiting on an fd (the loop blocks in the kernel; no autojump while an fd is
+// watched) outlived any timeout.
+TEST_P(VirtualTimeRunner, RunTimeoutIsRealTimeWhileTheTaskWaitsOnAnFd) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  auto stuck = [](int fd) -> Task<void> { co_await wait_readable(fd); };
+  const TimePoint virtual_begin = runner_->reactor().now();
+  const auto real_begin = std::chrono::steady_clock::now();
+  {
+    Unsticker unsticker(sv[1], 10s);
+    EXPECT_THROW(runner_->run(stuck(sv[0]), 200ms), TimeoutError);
+    EXPECT_FALSE(unsticker.unstuck()) << "the timeout did not end the call";
+  }
+  const auto took = std::chrono::steady_clock::now() - real_begin;
+  EXPECT_GE(took, 200ms);
+  EXPECT_LT(took, 5s);
+  // Virtual time did not move: the fd was watched all along.
+  auto elapsed = [](TimePoint begin) -> Task<Duration> {
+    co_return Reactor::current()->now() - begin;
+  };
+  EXPECT_EQ(runner_->run(elapsed(virtual_begin), 10s), Duration::zero());
+  close(sv[0]);
+  close(sv[1]);
+}
+
+// The shutdown bound is real time too: background cleanup stuck on an fd cannot hold the
+// runner's destructor past it.
+TEST_P(VirtualTimeRunner, ShutdownBoundIsRealTimeWhileCleanupWaitsOnAnFd) {
+  const auto& [runner_name, backend] = GetParam();
+  RunnerOptions options{.backend = backend, .shutdown_timeout = 200ms, .clock = "virtual"};
+  if (host_ != nullptr) {
+    options.host = &host_->reactor();
+    options.host_thread = host_->thread_id();
+  }
+  runner_ = make_runner(runner_name, options);
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  std::atomic<bool> waiting{false};
+  auto starter = [](int fd, std::atomic<bool>* waiting) -> Task<void> {
+    Deferred<void> started;
+    start_background(
+        "stuck cleanup",
+        [](int fd, std::atomic<bool>* waiting, Deferred<void> started) -> Task<void> {
+          started.callback();
+          try {
+            co_await sleep(1h);  // over at once (autojump), or cancelled
+          } catch (const Cancelled&) {
+          }
+          waiting->store(true);
+          co_await shield([](int fd) -> Task<void> { co_await wait_readable(fd); }(fd));
+        }(fd, waiting, started));
+    co_await started;  // running: the shutdown has it to wait for
+  };
+  runner_->run(starter(sv[0], &waiting), 10s);
+  const auto real_begin = std::chrono::steady_clock::now();
+  {
+    Unsticker unsticker(sv[1], 10s);
+    runner_.reset();
+    EXPECT_FALSE(unsticker.unstuck()) << "the shutdown bound did not end the wait";
+  }
+  EXPECT_TRUE(waiting.load()) << "the cleanup never reached its wait";
+  EXPECT_LT(std::chrono::steady_clock::now() - real_begin, 5s);
+  close(sv[0]);
+  close(sv[1]);
 }
 
 std::vector<RunnerParam> runner_params() {

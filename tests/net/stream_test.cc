@@ -490,6 +490,12 @@ class DescriptorHog {
 // sleep between attempts (kAcceptBackoff) rather than spin on it or give up, and accept the
 // waiting client once descriptors are free again.
 TEST_P(StreamTest, ServeBacksOffWhileOutOfDescriptorsAndAcceptsOnceTheyAreFree) {
+#ifdef WEFT_SANITIZE_UNDEFINED
+  // UBSan's vptr check, on a type it has not seen yet, tests that the vtable is readable by
+  // writing it into a pipe; with every descriptor taken the pipe fails and UBSan reports a false
+  // "invalid vptr". The test runs in the optimized, ASan-only and TSan builds.
+  GTEST_SKIP() << "UBSan's vptr check needs free descriptors";
+#endif
   finished_handlers = 0;
   run([]() -> Task<void> {
     Listener listener = Listener::bind(Address::loopback_v4(0));

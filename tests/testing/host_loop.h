@@ -5,7 +5,6 @@
 #define WEFT_TESTS_TESTING_HOST_LOOP_H_
 
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -20,6 +19,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
+#include "weft/runners/detail/wake_fd.h"
 #include "weft/runners/guest_reactor.h"
 
 namespace weft::testing {
@@ -46,8 +46,7 @@ class HostLoopThread {
  public:
   // `clock`: a name for make_clock() (core/clock.h), e.g. "virtual".
   explicit HostLoopThread(std::string backend, GuestReactor::Wait wait = GuestReactor::Wait::kAuto,
-                          std::string clock = {})
-      : stop_fd_(eventfd(0, EFD_CLOEXEC)) {
+                          std::string clock = {}) {
     thread_ = std::thread([this, backend, wait, clock] {
       // Made, stepped and destroyed on the host's thread.
       GuestReactor guest(backend, wait, make_clock(clock));
@@ -58,7 +57,7 @@ class HostLoopThread {
       }
       for (;;) {
         pollfd fds[2] = {{.fd = guest.fd(), .events = POLLIN, .revents = 0},
-                         {.fd = stop_fd_, .events = POLLIN, .revents = 0}};
+                         {.fd = stop_.fd(), .events = POLLIN, .revents = 0}};
         int timeout_ms = -1;
         if (auto timeout = guest.timeout()) {
           timeout_ms = static_cast<int>(std::min<std::int64_t>(
@@ -68,7 +67,7 @@ class HostLoopThread {
         if (fds[1].revents != 0) break;
         guest.step();
       }
-      // Pairs with the destructor's lock: ThreadSanitizer does not see the eventfd as an edge,
+      // Pairs with the destructor's lock: ThreadSanitizer does not see the descriptor as an edge,
       // and the guest (which other threads read through reactor()) is destroyed next.
       std::lock_guard lock(mu_);
     });
@@ -77,17 +76,15 @@ class HostLoopThread {
   }
   ~HostLoopThread() {
     { std::lock_guard lock(mu_); }
-    const std::uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(stop_fd_, &one, sizeof one);
+    stop_.signal();
     thread_.join();
-    close(stop_fd_);
   }
 
   Reactor& reactor() { return guest_->reactor(); }
   std::thread::id thread_id() const { return thread_.get_id(); }
 
  private:
-  const int stop_fd_;
+  weft::detail::WakeFd stop_;  // an eventfd, or a pipe with the portable fallbacks forced
   std::mutex mu_;
   std::condition_variable cv_;
   GuestReactor* guest_ = nullptr;

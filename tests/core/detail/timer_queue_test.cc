@@ -147,6 +147,146 @@ TEST(TimerQueue, RescheduleMovesAPendingTimerAndKeepsItsCallback) {
   EXPECT_FALSE(queue.reschedule(id, at(40))) << "a timer that ran is not pending";
 }
 
+TEST(TimerQueue, DeferredTimersTakeTheirDeadlineAtTheFlushInPushOrder) {
+  TimerQueue queue;
+  std::vector<int> order;
+  const TimerId late = queue.push_after(std::chrono::nanoseconds(5), [&] { order.push_back(0); });
+  queue.push(at(3), [&] { order.push_back(1); });
+  queue.push_after(std::chrono::nanoseconds(0), [&] { order.push_back(2); });
+  queue.push_after(std::chrono::nanoseconds(5), [&] { order.push_back(3); });
+  EXPECT_EQ(queue.size(), 4u);
+  EXPECT_EQ(queue.deferred(), 3u);
+  EXPECT_TRUE(queue.pending(late));
+  queue.flush(at(10));
+  EXPECT_EQ(queue.deferred(), 0u);
+  EXPECT_FALSE(queue.has_deferred());
+  EXPECT_EQ(queue.deadline(late), at(15));
+  TimerQueue::Callback callback;
+  EXPECT_TRUE(queue.pop_due(at(10), kAll, callback));  // at(3)
+  callback();
+  EXPECT_TRUE(queue.pop_due(at(10), kAll, callback));  // 0 after the flush
+  callback();
+  EXPECT_FALSE(queue.pop_due(at(14), kAll, callback)) << "5 ns after the flush, not before";
+  while (queue.pop_due(at(15), kAll, callback)) callback();
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 0, 3}));
+  EXPECT_TRUE(queue.empty());
+}
+
+TEST(TimerQueue, CancellingADeferredTimerLeavesNothingToFlush) {
+  TimerQueue queue;
+  int destroyed = 0;
+  struct CountOnDestroy {
+    int* count;
+    explicit CountOnDestroy(int* c) : count(c) {}
+    CountOnDestroy(CountOnDestroy&& o) noexcept : count(std::exchange(o.count, nullptr)) {}
+    ~CountOnDestroy() {
+      if (count != nullptr) ++*count;
+    }
+    void operator()() {}
+  };
+  const TimerId kept = queue.push_after(std::chrono::nanoseconds(1), [] {});
+  for (int i = 0; i < 100; ++i) {
+    const TimerId id = queue.push_after(std::chrono::nanoseconds(i), CountOnDestroy(&destroyed));
+    EXPECT_TRUE(queue.cancel(id));
+    EXPECT_FALSE(queue.pending(id));
+    EXPECT_FALSE(queue.cancel(id));
+  }
+  EXPECT_EQ(destroyed, 100);
+  EXPECT_EQ(queue.size(), 1u);
+  EXPECT_TRUE(queue.cancel(kept));
+  EXPECT_TRUE(queue.empty());
+  EXPECT_FALSE(queue.has_deferred()) << "cancelled entries at the tail are dropped at once";
+}
+
+TEST(TimerQueue, RescheduleMovesTimersBetweenTheHeapAndTheDeferredList) {
+  TimerQueue queue;
+  std::vector<int> order;
+  const TimerId a = queue.push(at(1), [&] { order.push_back(0); });
+  const TimerId b = queue.push_after(std::chrono::nanoseconds(1), [&] { order.push_back(1); });
+  queue.push(at(2), [&] { order.push_back(2); });
+  EXPECT_TRUE(queue.reschedule_after(a, std::chrono::nanoseconds(3)));  // heap -> deferred
+  EXPECT_TRUE(queue.reschedule(b, at(4)));                              // deferred -> heap
+  EXPECT_EQ(queue.deferred(), 1u);
+  EXPECT_EQ(queue.size(), 3u);
+  queue.flush(at(0));
+  EXPECT_EQ(queue.deadline(a), at(3));
+  EXPECT_EQ(queue.deadline(b), at(4));
+  TimerQueue::Callback callback;
+  while (queue.pop_due(at(10), kAll, callback)) callback();
+  EXPECT_EQ(order, (std::vector<int>{2, 0, 1}));
+}
+
+TEST(TimerQueue, RandomDeferredPushesFlushesAndCancelsMatchAReferenceModel) {
+  std::mt19937 rng(54321);
+  TimerQueue queue;
+  std::multimap<std::pair<int, int>, int> model;  // flushed: (deadline, seq) -> tag
+  std::vector<std::pair<int, int>> waiting;       // deferred, in push order: (delay, tag)
+  struct Live {
+    TimerId id;
+    int tag;
+  };
+  std::vector<Live> live;
+  std::vector<int> popped;
+  int tag = 0;
+  int seq = 0;
+  int now = 0;
+  auto erase_tag = [&](int t) {
+    for (auto it = model.begin(); it != model.end(); ++it) {
+      if (it->second == t) {
+        model.erase(it);
+        return;
+      }
+    }
+    for (auto it = waiting.begin(); it != waiting.end(); ++it) {
+      if (it->second == t) {
+        waiting.erase(it);
+        return;
+      }
+    }
+    FAIL() << "tag " << t << " is in neither";
+  };
+  for (int step = 0; step < 20000; ++step) {
+    const int action = static_cast<int>(rng() % 8);
+    if (action < 3 || live.empty()) {
+      const int delay = static_cast<int>(rng() % 1000);
+      const int t = tag++;
+      auto run = [&popped, t] { popped.push_back(t); };
+      if (action == 0) {
+        live.push_back({queue.push(at(now + delay), run), t});
+        model.emplace(std::make_pair(now + delay, seq++), t);
+      } else {
+        live.push_back({queue.push_after(std::chrono::nanoseconds(delay), run), t});
+        waiting.emplace_back(delay, t);
+      }
+    } else if (action < 5) {
+      const std::size_t pick = rng() % live.size();
+      EXPECT_TRUE(queue.cancel(live[pick].id));
+      erase_tag(live[pick].tag);
+      live.erase(live.begin() + static_cast<std::ptrdiff_t>(pick));
+    } else if (action == 5) {
+      const std::size_t pick = rng() % live.size();
+      const int delay = static_cast<int>(rng() % 1000);
+      EXPECT_TRUE(queue.reschedule_after(live[pick].id, std::chrono::nanoseconds(delay)));
+      erase_tag(live[pick].tag);
+      waiting.emplace_back(delay, live[pick].tag);
+    } else {
+      now += static_cast<int>(rng() % 10);
+      queue.flush(at(now));
+      for (auto [delay, t] : waiting) model.emplace(std::make_pair(now + delay, seq++), t);
+      waiting.clear();
+    }
+    ASSERT_EQ(queue.size(), model.size() + waiting.size());
+    ASSERT_EQ(queue.deferred(), waiting.size());
+  }
+  queue.flush(at(now));
+  for (auto [delay, t] : waiting) model.emplace(std::make_pair(now + delay, seq++), t);
+  TimerQueue::Callback callback;
+  while (queue.pop_due(at(now + 1000), kAll, callback)) callback();
+  std::vector<int> expected;
+  for (const auto& [key, t] : model) expected.push_back(t);
+  EXPECT_EQ(popped, expected);
+}
+
 TEST(TimerQueue, GivesMemoryBackAfterABurstAndStaleIdsStayStale) {
   TimerQueue queue;
   std::vector<TimerId> ids;
