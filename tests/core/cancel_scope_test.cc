@@ -283,8 +283,10 @@ TEST_P(CancelScopeTest, RemovingTheDeadlineWhileOpen) {
 
 TEST_P(CancelScopeTest, ShieldIsNotCancelledByAnOuterCancel) {
   Log log;
-  auto task = [](Log* log) -> Task<void> {
+  bool asleep = false;
+  auto task = [](Log* log, bool* asleep) -> Task<void> {
     try {
+      *asleep = true;
       co_await sleep(1h);
     } catch (const Cancelled&) {
       log->push_back("outer cancelled");
@@ -293,8 +295,10 @@ TEST_P(CancelScopeTest, ShieldIsNotCancelledByAnOuterCancel) {
     co_await sleep(0ms);
     log->push_back("not reached");
   };
-  Deferred<void> result = spawn(reactor(), task(&log));
-  reactor().call_later(1ms, [&] { result.cancel(); });
+  Deferred<void> result = spawn(reactor(), task(&log, &asleep));
+  // Cancelled once it sleeps: a fixed delay can pass before a task starts on a slow machine.
+  ASSERT_TRUE(run_until([&] { return asleep; }));
+  result.cancel();
   ASSERT_TRUE(run_until([&] { return result.called(); }));
   EXPECT_THROW(result.check(), Cancelled);
   EXPECT_THAT(log, ElementsAre("outer cancelled", "shielded cleanup woke"));

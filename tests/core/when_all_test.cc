@@ -54,7 +54,14 @@ Task<int> fail_after_delay(Duration delay) {
   throw std::runtime_error("failed");
 }
 
+// How many sleep_until_cancelled tasks are asleep now.
+int asleep = 0;
+
 Task<int> sleep_until_cancelled(Log* log, std::string name) {
+  ++asleep;
+  struct Awake {
+    ~Awake() { --asleep; }
+  } awake;
   try {
     co_await sleep(1h);
   } catch (const Cancelled&) {
@@ -109,7 +116,10 @@ TEST_P(WhenAllTest, CancellingTheAwaitingTaskCancelsEveryTask) {
     co_await when_all(sleep_until_cancelled(log, "a"), sleep_until_cancelled(log, "b"));
   };
   Deferred<void> result = spawn(reactor(), task(&log));
-  reactor().call_later(1ms, [&] { result.cancel(); });
+  // Cancelled once both are asleep (a fixed delay can pass before they start on a slow machine,
+  // and a task cancelled before it starts has no await to be woken at).
+  ASSERT_TRUE(run_until([&] { return asleep == 2; }));
+  result.cancel();
   ASSERT_TRUE(run_until([&] { return result.called(); }));
   EXPECT_THROW(result.check(), Cancelled);
   EXPECT_THAT(log, UnorderedElementsAre("a cancelled", "b cancelled"));
