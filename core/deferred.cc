@@ -59,7 +59,9 @@ void DeferredStateBase::remove_waiter(Waiter* waiter) {
 void DeferredStateBase::cancel() {
   if (fired_ || cancel_requested_) return;
   cancel_requested_ = true;
-  if (canceller_ != nullptr) {
+  if (cancel_function_ != nullptr) {
+    std::exchange(cancel_function_, nullptr)(cancel_arg_);
+  } else if (canceller_ != nullptr) {
     absl::AnyInvocable<void()> canceller = std::move(canceller_);
     canceller();
   } else {
@@ -76,7 +78,8 @@ void DeferredStateBase::fail(std::exception_ptr error) {
 
 void DeferredStateBase::fire() {
   fired_ = true;
-  canceller_ = nullptr;
+  cancel_function_ = nullptr;
+  if (canceller_ != nullptr) canceller_ = nullptr;
   // Once fired nothing is appended (late listeners run at once, awaiters do not
   // suspend), but a consumer may remove a later waiter (by destroying its
   // frame): index, don't iterate.

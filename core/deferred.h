@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
+#include "weft/core/detail/recycler.h"
 #include "weft/core/detail/task_context.h"
 #include "weft/core/errors.h"
 #include "weft/core/task.h"
@@ -82,6 +83,12 @@ class DeferredStateBase {
   void remove_waiter(Waiter* waiter);
 
   void set_canceller(absl::AnyInvocable<void()> canceller) { canceller_ = std::move(canceller); }
+  // A canceller that is a plain function and its argument, taking precedence over the one
+  // above: spawn() sets one per task, with no closure to build, move and destroy.
+  void set_cancel_function(void (*cancel)(void*), void* arg) noexcept {
+    cancel_function_ = cancel;
+    cancel_arg_ = arg;
+  }
   void cancel();
 
   // Records the error and runs the consumers; throws AlreadyCalledError if
@@ -102,6 +109,8 @@ class DeferredStateBase {
 
   std::vector<Consumer> consumers_;
   absl::AnyInvocable<void()> canceller_;
+  void (*cancel_function_)(void*) = nullptr;
+  void* cancel_arg_ = nullptr;
   std::exception_ptr error_;
   bool fired_ = false;
   bool error_observed_ = false;
@@ -233,7 +242,7 @@ class Deferred {
   using Canceller = absl::AnyInvocable<void()>;
 
   // An unfired Deferred; cancel() fails it with Cancelled.
-  Deferred() : state_(std::make_shared<State>()) {}
+  Deferred() : state_(std::allocate_shared<State>(detail::RecyclingAllocator<State>())) {}
   // An unfired Deferred whose cancel() calls `canceller`, which must make the
   // producer fire it.
   explicit Deferred(Canceller canceller) : Deferred() {

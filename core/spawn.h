@@ -32,6 +32,7 @@
 
 #include "weft/core/deferred.h"
 #include "weft/core/detail/cancel_reason.h"
+#include "weft/core/detail/recycler.h"
 #include "weft/core/detail/task_context.h"
 #include "weft/core/errors.h"
 #include "weft/core/reactor.h"
@@ -44,7 +45,7 @@ namespace detail {
 // starts the Task, fires the Deferred, and frees itself when done.
 class RootTask {
  public:
-  class promise_type {
+  class promise_type : public RecycledFrame {
    public:
     template <typename T>
     promise_type(Reactor& reactor, Task<T>&, Deferred<T>& deferred)
@@ -54,7 +55,7 @@ class RootTask {
     }
     ~promise_type() {
       // The canceller points at context_, which dies with this frame.
-      deferred_->set_canceller(nullptr);
+      deferred_->set_cancel_function(nullptr, nullptr);
       TaskTracker::detach(*context_.reactor, context_);
     }
     RootTask get_return_object() noexcept {
@@ -143,7 +144,8 @@ Deferred<T> spawn(Reactor& reactor, Task<T> task) {
   detail::RootTask root = detail::run_root(reactor, std::move(task), deferred);
   detail::TaskContext* context = root.handle().promise().context();
   context->vars = detail::current_context();
-  deferred.state_for_detail().set_canceller([context] { context->request_cancel(); });
+  deferred.state_for_detail().set_cancel_function(
+      [](void* task) { static_cast<detail::TaskContext*>(task)->request_cancel(); }, context);
   detail::NoContext no_capture;  // the task's context is installed when it starts
   reactor.call_soon([context, handle = root.handle()] { context->resume(handle); });
   return deferred;

@@ -30,6 +30,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "weft/core/detail/recycler.h"
 #include "weft/core/detail/task_context.h"
 
 namespace weft {
@@ -39,7 +40,7 @@ class Task;
 
 namespace detail {
 
-class TaskPromiseBase {
+class TaskPromiseBase : public RecycledFrame {
  public:
   std::suspend_always initial_suspend() noexcept { return {}; }
 

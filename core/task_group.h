@@ -45,6 +45,7 @@
 #include <vector>
 
 #include "weft/core/deferred.h"
+#include "weft/core/detail/recycler.h"
 #include "weft/core/detail/task_context.h"
 #include "weft/core/errors.h"
 #include "weft/core/reactor.h"
@@ -88,7 +89,7 @@ struct ChildDone;
 // the group's scope, runs the Task, reports the outcome to the group and frees itself.
 class GroupChild {
  public:
-  class promise_type {
+  class promise_type : public RecycledFrame {
    public:
     template <typename... Args>
     promise_type(TaskGroup& group, Args&...);
@@ -315,7 +316,8 @@ Task<T> TaskGroup::start(Make make) {
   detail::TaskContext* child_context = child.handle().promise().context();
   // Cancelling start()'s await cancels the child; the child's end fires `ready`, which also
   // drops this canceller before the context goes away.
-  ready.state_for_detail().set_canceller([child_context] { child_context->request_cancel(); });
+  ready.state_for_detail().set_cancel_function(
+      [](void* task) { static_cast<detail::TaskContext*>(task)->request_cancel(); }, child_context);
   launch(child);
   co_return co_await ready;
 }

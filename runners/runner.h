@@ -57,6 +57,7 @@
 #include <utility>
 
 #include "weft/core/detail/fork_generation.h"
+#include "weft/core/detail/recycler.h"
 #include "weft/core/task.h"
 #include "weft/core/time.h"
 #include "weft/runners/eventual_result.h"
@@ -125,7 +126,8 @@ class Runner {
 template <typename T>
 EventualResult<T> Runner::submit(Task<T> task) {
   check_not_forked();
-  auto state = std::make_shared<detail::EventualState<T>>(&reactor(), loop_thread(), driver());
+  auto state = std::allocate_shared<detail::EventualState<T>>(
+      detail::RecyclingAllocator<detail::EventualState<T>>(), &reactor(), loop_thread(), driver());
   start(detail::deliver(std::move(task), detail::ShutdownGuard<T>(state)), state);
   return EventualResult<T>(std::move(state));
 }

@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
 #include "tests/testing/host_loop.h"
+#include "tests/testing/runners.h"
 #include "weft/core/backend_registry.h"
 #include "weft/core/cancel_scope.h"
 #include "weft/core/clock.h"
@@ -335,28 +336,9 @@ INSTANTIATE_TEST_SUITE_P(AllBackends, VirtualTime, ::testing::ValuesIn(testing::
 
 // ---- every runner on virtual time ----
 
-using RunnerParam = std::tuple<std::string, std::string>;  // (runner, backend)
-
-class VirtualTimeRunner : public ::testing::TestWithParam<RunnerParam> {
- protected:
-  void SetUp() override {
-    const auto& [runner_name, backend] = GetParam();
-    RunnerOptions options{.backend = backend, .clock = "virtual"};
-    if (find_runner(runner_name).needs_host) {
-      host_ =
-          std::make_unique<testing::HostLoopThread>(backend, GuestReactor::Wait::kAuto, "virtual");
-      options.host = &host_->reactor();
-      options.host_thread = host_->thread_id();
-    }
-    runner_ = make_runner(runner_name, options);
-  }
-  void TearDown() override {
-    runner_.reset();
-    host_.reset();
-  }
-  std::unique_ptr<testing::HostLoopThread> host_;
-  std::unique_ptr<Runner> runner_;
-};
+// RunnerTest (tests/testing/runners.h) on "BACKEND@virtual" parameters: the runner's clock is
+// virtual, and a host runner's host loop runs on the same virtual clock.
+using VirtualTimeRunner = testing::RunnerTest;
 
 TEST_P(VirtualTimeRunner, SleepsAreExactAndInstant) {
   auto cell = []() -> Task<std::vector<Duration>> {
@@ -472,8 +454,9 @@ TEST_P(VirtualTimeRunner, RunTimeoutIsRealTimeWhileTheTaskWaitsOnAnFd) {
 // The shutdown bound is real time too: background cleanup stuck on an fd cannot hold the
 // runner's destructor past it.
 TEST_P(VirtualTimeRunner, ShutdownBoundIsRealTimeWhileCleanupWaitsOnAnFd) {
-  const auto& [runner_name, backend] = GetParam();
-  RunnerOptions options{.backend = backend, .shutdown_timeout = 200ms, .clock = "virtual"};
+  const auto& [runner_name, param] = GetParam();
+  RunnerOptions options{
+      .backend = testing::backend_of(param), .shutdown_timeout = 200ms, .clock = "virtual"};
   if (host_ != nullptr) {
     options.host = &host_->reactor();
     options.host_thread = host_->thread_id();
@@ -510,25 +493,9 @@ TEST_P(VirtualTimeRunner, ShutdownBoundIsRealTimeWhileCleanupWaitsOnAnFd) {
   close(sv[1]);
 }
 
-std::vector<RunnerParam> runner_params() {
-  std::vector<RunnerParam> params;
-  for (const RunnerInfo& runner : available_runners()) {
-    for (const std::string& backend : testing::backend_names()) {
-      params.emplace_back(runner.name, backend);
-    }
-  }
-  return params;
-}
-
-INSTANTIATE_TEST_SUITE_P(AllRunners, VirtualTimeRunner, ::testing::ValuesIn(runner_params()),
-                         [](const ::testing::TestParamInfo<RunnerParam>& info) {
-                           std::string name =
-                               std::get<0>(info.param) + "_" + std::get<1>(info.param);
-                           for (char& c : name) {
-                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-                           }
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(AllRunners, VirtualTimeRunner,
+                         ::testing::ValuesIn(testing::runner_and_virtual_backend_names()),
+                         testing::runner_param_name);
 
 TEST(VirtualTimeRunnerOptions, HostRunnerRefusesAClockItsHostDoesNotHave) {
   testing::HostLoopThread host(default_backend_name());

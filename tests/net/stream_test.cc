@@ -409,14 +409,17 @@ TEST_P(StreamTest, CancellingATaskHoldingStreamsClosesThem) {
 
 int finished_handlers = 0;
 
+// Lives in a connection handler's frame: counts the handler's end, however it ends.
+struct CountsFinishedHandler {
+  ~CountsFinishedHandler() { ++finished_handlers; }
+};
+
 TEST_P(StreamTest, ServeRunsEachConnectionAsItsOwnTaskAndWaitsForThemWhenCancelled) {
   finished_handlers = 0;
   run([]() -> Task<void> {
     Listener listener = Listener::bind(Address::loopback_v4(0));
     Deferred<void> server = spawn(*Reactor::current(), serve(listener, [](Stream s) -> Task<void> {
-      struct Count {
-        ~Count() { ++finished_handlers; }
-      } count;
+      CountsFinishedHandler count;
       std::array<char, 64> buffer{};
       while (std::size_t n = co_await s.read_some(buffer)) {
         co_await s.write_all(std::string_view(buffer.data(), n));
@@ -500,9 +503,7 @@ TEST_P(StreamTest, ServeBacksOffWhileOutOfDescriptorsAndAcceptsOnceTheyAreFree) 
   run([]() -> Task<void> {
     Listener listener = Listener::bind(Address::loopback_v4(0));
     Deferred<void> server = spawn(*Reactor::current(), serve(listener, [](Stream s) -> Task<void> {
-      struct Count {
-        ~Count() { ++finished_handlers; }
-      } count;
+      CountsFinishedHandler count;
       co_await s.write_all("served");
     }));
     DescriptorHog hog;
