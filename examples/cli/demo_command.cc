@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "examples/cli/options.h"
 #include "weft/core/cancel_scope.h"
 #include "weft/core/context.h"
 #include "weft/core/reactor.h"
@@ -49,11 +50,6 @@ constexpr const char* kDemoUsage =
     "                   (docs/time.md); the 0.5 s between the cells pass on the virtual clock\n"
     "  -h, --help       this text\n";
 
-int usage(const std::string& message) {
-  std::fprintf(stderr, "weft: %s\n%s", message.c_str(), kDemoUsage);
-  return 2;
-}
-
 // What the command line chose. A new option is a field here and a case in parse_options().
 struct DemoOptions {
   std::string backend;  // empty: $WEFT_BACKEND, else the default
@@ -64,41 +60,11 @@ struct DemoOptions {
 // Parses `args` into `options`; returns an exit status if the command ends here (--help, a
 // bad option), nullopt to go on.
 std::optional<int> parse_options(const std::vector<std::string_view>& args, DemoOptions& options) {
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string_view arg = args[i];
-    if (arg == "-h" || arg == "--help") {
-      std::printf("%s", kDemoUsage);
-      return 0;
-    }
-    // --NAME VALUE or --NAME=VALUE; an empty value would silently mean the default: refused.
-    auto value_of = [&](std::string_view flag, std::string& out) -> std::optional<bool> {
-      if (arg == flag) {
-        if (i + 1 >= args.size()) return false;
-        out = std::string(args[++i]);
-      } else if (arg.starts_with(flag) && arg.substr(flag.size()).starts_with("=")) {
-        out = std::string(arg.substr(flag.size() + 1));
-      } else {
-        return std::nullopt;  // not this flag
-      }
-      return !out.empty();
-    };
-    bool matched = false;
-    for (auto [flag, out] :
-         {std::pair<std::string_view, std::string*>{"--backend", &options.backend},
-          {"--runner", &options.runner},
-          {"--clock", &options.clock}}) {
-      if (std::optional<bool> ok = value_of(flag, *out)) {
-        if (!*ok) return usage(std::string(flag) + " needs a name");
-        matched = true;
-        break;
-      }
-    }
-    if (!matched) {
-      return usage("unknown option '" + std::string(arg) +
-                   "' for demo; valid: --backend NAME, --runner NAME, --clock NAME, --help");
-    }
-  }
-  return std::nullopt;
+  return parse_command_line(args, {.command = "demo",
+                                   .usage = kDemoUsage,
+                                   .options = {{"--backend", "name", &options.backend},
+                                               {"--runner", "name", &options.runner},
+                                               {"--clock", "name", &options.clock}}});
 }
 
 // The cell a piece of work belongs to: bound by run_cell(), carried by everything the cell

@@ -1,9 +1,10 @@
 #include "examples/cli/get_command.h"
 
+#include <fcntl.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <condition_variable>
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include <system_error>
 #include <thread>
 
+#include "examples/cli/options.h"
 #include "examples/http/http_client.h"
 #include "weft/core/errors.h"
 #include "weft/runners/guest_reactor.h"
@@ -27,15 +29,13 @@ constexpr const char* kGetUsage =
     "usage: weft get URL [--backend NAME] [--runner NAME]\n"
     "  fetches an http:// URL (no TLS) and writes the body to standard output\n";
 
-int usage(const std::string& message) {
-  std::fprintf(stderr, "weft: %s\n%s", message.c_str(), kGetUsage);
-  return 2;
-}
-
 // The host application for `--runner host`: a poll() loop on its own thread, weft its guest.
 class PollHost {
  public:
-  explicit PollHost(const std::string& backend) : stop_fd_(eventfd(0, EFD_CLOEXEC)) {
+  explicit PollHost(const std::string& backend) {
+    if (pipe2(stop_pipe_, O_CLOEXEC) != 0) {
+      throw std::system_error(errno, std::generic_category(), "weft get: pipe2");
+    }
     thread_ = std::thread([this, backend] {
       std::optional<GuestReactor> guest;
       std::exception_ptr error;
@@ -54,7 +54,7 @@ class PollHost {
       if (!guest) return;
       for (;;) {
         pollfd fds[2] = {{.fd = guest->fd(), .events = POLLIN, .revents = 0},
-                         {.fd = stop_fd_, .events = POLLIN, .revents = 0}};
+                         {.fd = stop_pipe_[0], .events = POLLIN, .revents = 0}};
         int timeout_ms = -1;
         if (auto timeout = guest->timeout()) {
           timeout_ms = static_cast<int>(std::min<std::int64_t>(
@@ -80,13 +80,13 @@ class PollHost {
  private:
   void stop() {
     if (!thread_.joinable()) return;
-    const std::uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(stop_fd_, &one, sizeof one);
+    [[maybe_unused]] ssize_t n = write(stop_pipe_[1], "x", 1);
     thread_.join();
-    close(stop_fd_);
+    close(stop_pipe_[0]);
+    close(stop_pipe_[1]);
   }
 
-  const int stop_fd_;
+  int stop_pipe_[2] = {-1, -1};  // written once, to end the host's loop
   std::mutex mu_;
   std::condition_variable cv_;
   bool ready_ = false;
@@ -98,37 +98,23 @@ class PollHost {
 }  // namespace
 
 int run_get_command(const std::vector<std::string_view>& args) {
-  std::string url_text, backend, runner_name;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string_view arg = args[i];
-    auto value = [&](std::string& out, std::string_view flag) {
-      if (arg.size() > flag.size() && arg.starts_with(flag) && arg[flag.size()] == '=') {
-        out = std::string(arg.substr(flag.size() + 1));
-      } else if (i + 1 < args.size()) {
-        out = std::string(args[++i]);
-      }
-      return !out.empty();
-    };
-    if (arg == "-h" || arg == "--help") {
-      std::printf("%s", kGetUsage);
-      return 0;
-    } else if (arg.starts_with("--backend")) {
-      if (!value(backend, "--backend")) return usage("--backend needs a name");
-    } else if (arg.starts_with("--runner")) {
-      if (!value(runner_name, "--runner")) return usage("--runner needs a name");
-    } else if (arg.starts_with("-")) {
-      return usage("unknown option '" + std::string(arg) +
-                   "' for get; valid: --backend NAME, --runner NAME, --help");
-    } else if (url_text.empty()) {
-      url_text = std::string(arg);
-    } else {
-      return usage("get takes one URL");
-    }
+  std::string backend, runner_name;
+  std::vector<std::string> positional;
+  if (std::optional<int> status = parse_command_line(
+          args, {.command = "get",
+                 .usage = kGetUsage,
+                 .options = {{"--backend", "name", &backend}, {"--runner", "name", &runner_name}},
+                 .positional = &positional,
+                 .max_positional = 1,
+                 .positional_error = "get takes one URL"})) {
+    return *status;
   }
-  if (url_text.empty()) return usage("get needs a URL");
+  if (positional.empty()) return usage_error("get needs a URL", kGetUsage);
+  const std::string& url_text = positional.front();
   const std::optional<http::Url> url = http::Url::parse(url_text);
   if (!url) {
-    return usage("bad URL '" + url_text + "': expected http://HOST[:PORT][/PATH] (no https)");
+    return usage_error("bad URL '" + url_text + "': expected http://HOST[:PORT][/PATH] (no https)",
+                       kGetUsage);
   }
   std::unique_ptr<PollHost> host;
   std::unique_ptr<Runner> runner;
