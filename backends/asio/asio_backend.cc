@@ -156,7 +156,8 @@ class AsioBackend final : public Backend {
 
   // One native step. Blocking: run_one() (which waits in the kernel only if nothing is
   // queued), then everything else that was ready, up to a marker the step's first handler
-  // posts. Non-blocking: everything that was queued, plus one pass of Asio's reactor over the
+  // posts (on weft's own context: posted after that handler, and only if something else can
+  // be ready). Non-blocking: everything that was queued, plus one pass of Asio's reactor over the
   // kernel and everything that pass found, up to a marker posted after it (see below). Turns
   // requested during the step, and I/O found by a later reactor pass, wait for the next step,
   // so a callback that keeps requesting turns or a watcher that never drains cannot keep
@@ -173,6 +174,7 @@ class AsioBackend final : public Backend {
     step_.active = true;
     step_.marker_posted = false;
     step_.marker_ran = false;
+    step_.handler_ran = false;
     // Ends the step however it ends, and posts the turn requested during it.
     struct EndStep {
       AsioBackend& self;
@@ -187,7 +189,17 @@ class AsioBackend final : public Backend {
     translating_errors("run_once", [&] {
       if (may_block) {
         const std::size_t ran = context_.run_one();
-        if (ran == 0 || !step_.marker_posted) return;  // nothing, or a handler not of weft's
+        if (ran == 0 || !step_.handler_ran) return;  // nothing, or a handler not of weft's
+        if (!step_.marker_posted) {
+          // On weft's own context the end marker is posted only now, and only if something
+          // else can be ready: reaching it takes Asio another pass over the kernel (its
+          // reactor "task" sits ahead of the marker in the handler queue), which the raw
+          // library's run_one() does not make. With no fd watched, no timer armed and no
+          // turn or wake-up queued, nothing can be.
+          if (!anything_else_queued()) return;
+          step_.marker_posted = true;
+          post_end_marker();
+        }
       } else {
         // Asio's reactor pass (its "task") sits in the handler queue behind what was queued
         // before its last pass, and puts what it finds at the back. A marker posted now runs
@@ -312,6 +324,7 @@ class AsioBackend final : public Backend {
     bool active = false;
     bool marker_posted = false;
     bool marker_ran = false;
+    bool handler_ran = false;  // a handler of weft's ran in this step
   };
 
   // A handler that calls `f(backend, args...)`, or does nothing once the backend is gone.
@@ -329,13 +342,24 @@ class AsioBackend final : public Backend {
     return Guarded<F>{weak_, std::move(f)};
   }
 
-  // Called first by every handler of weft's: the first of a blocking step posts the marker
-  // that ends it. Posting from inside a handler puts the marker before anything the handler
-  // queues, and lets Asio recycle its memory.
+  // Called first by every handler of weft's. On a host's context the first of a blocking step
+  // posts the marker that ends it: from inside a handler, the marker goes before anything the
+  // handler queues, and Asio recycles its memory. On weft's own context run_once() decides
+  // after the handler whether a marker is needed at all.
   void begin_handler() {
-    if (!step_.active || step_.marker_posted) return;
+    if (!step_.active) return;
+    step_.handler_ran = true;
+    // On weft's own context a blocking step decides after its first handler (run_once).
+    if (step_.marker_posted || owned_context_ != nullptr) return;
     step_.marker_posted = true;
     post_end_marker();
+  }
+
+  // Whether a handler of weft's other than the one that just ran may be queued, or found by
+  // Asio's next pass over the kernel. (An owned context holds no one else's handlers.)
+  bool anything_else_queued() const {
+    return !fds_.empty() || timer_wait_ != 0 || turn_posted_ ||
+           wake_posted_.load(std::memory_order_acquire);
   }
 
   void post_end_marker() {

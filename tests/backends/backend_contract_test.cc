@@ -149,6 +149,33 @@ TEST_P(BackendContract, ATurnRequestedDuringAStepRunsInTheNextStep) {
   EXPECT_EQ(hooks.turns, 2);
 }
 
+// The same with blocking steps, the runners' kind: the turn requested during a step is queued,
+// so the next step runs it without waiting (a step ended by the watchdog's wake would mean
+// it was lost), and nothing of a step is left behind to end a later one early (Asio's
+// backend decides after a step's first handler whether it needs an end marker at all).
+TEST_P(BackendContract, BlockingStepsRunRequeuedTurnsAndThenSleep) {
+  struct Requeuing final : LoopHooks {
+    Backend* backend = nullptr;
+    int turns = 0;
+    int requeue = 3;
+    void run_turn() override {
+      ++turns;
+      if (requeue-- > 0) backend->request_turn();
+    }
+    void timer_expired() override {}
+    void fd_ready(int, IoEvents) override {}
+  } hooks;
+  std::unique_ptr<Backend> backend = find_backend(GetParam()).factory(hooks);
+  hooks.backend = backend.get();
+  backend->request_turn();
+  for (int step = 1; step <= 4; ++step) {
+    EXPECT_LT(testing::step_blocking(*backend, 5s), 5s) << "step " << step << " waited";
+    EXPECT_EQ(hooks.turns, step);
+  }
+  EXPECT_GE(testing::step_blocking(*backend, 30ms), 30ms)
+      << "the loop did not sleep: something of the earlier steps stayed queued";
+}
+
 // ---- Errors are std::system_error ----
 
 // Sets read interest on `fd`: it works or throws std::system_error, never another type. The
