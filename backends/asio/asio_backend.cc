@@ -200,6 +200,12 @@ class AsioBackend final : public Backend {
           step_.marker_posted = true;
           post_end_marker();
         }
+      } else if (owned_context_ != nullptr && !anything_else_queued()) {
+        // Nothing of weft's is queued or watched: one pass over the kernel, as the raw
+        // library's poll() makes, instead of the two below.
+        step_.marker_posted = true;
+        context_.poll_one();
+        return;
       } else {
         // Asio's reactor pass (its "task") sits in the handler queue behind what was queued
         // before its last pass, and puts what it finds at the back. A marker posted now runs
@@ -357,8 +363,9 @@ class AsioBackend final : public Backend {
 
   // Whether a handler of weft's other than the one that just ran may be queued, or found by
   // Asio's next pass over the kernel. (An owned context holds no one else's handlers.)
+  // A turn requested during the step is not queued yet (it is posted when the step ends).
   bool anything_else_queued() const {
-    return !fds_.empty() || timer_wait_ != 0 || turn_posted_ ||
+    return !fds_.empty() || timer_wait_ != 0 || (turn_posted_ && !turn_deferred_) ||
            wake_posted_.load(std::memory_order_acquire);
   }
 
