@@ -63,15 +63,18 @@ struct Cache {
   // that holds the most: the caller frees its block instead.
   bool make_room(std::size_t c) {
     while (bytes + class_size(c) > kMaxCachedBytes) {
-      if (class_bytes[fullest] <= class_bytes[c]) return false;
-      ::operator delete(pop(fullest));
-      if (heads[fullest] == nullptr) {
-        for (std::size_t i = 0; i < kClasses; ++i) {
-          if (class_bytes[i] > class_bytes[fullest]) fullest = i;
-        }
+      if (class_bytes[fullest] <= class_bytes[c]) {
+        find_fullest();  // the hint may be stale: allocations shrink classes without moving it
+        if (class_bytes[fullest] <= class_bytes[c]) return false;
       }
+      ::operator delete(pop(fullest));
     }
     return true;
+  }
+  void find_fullest() {
+    for (std::size_t i = 0; i < kClasses; ++i) {
+      if (class_bytes[i] > class_bytes[fullest]) fullest = i;
+    }
   }
 };
 constinit thread_local Cache t_cache;

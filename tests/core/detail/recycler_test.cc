@@ -135,6 +135,46 @@ TEST(Recycler, WhenFullASizeNoLongerUsedGivesWayToTheOnesInUse) {
   });
 }
 
+// Counts the blocks of `size`'s class the cache holds, by taking them (and gives them back).
+std::size_t cached_blocks_of(std::size_t size) {
+  std::vector<void*> taken;
+  std::size_t cached = 0;
+  for (;;) {
+    const std::size_t before = recycled_cached_bytes();
+    taken.push_back(recycled_allocate(size));
+    if (recycled_cached_bytes() == before) break;  // a new block: the class is empty
+    ++cached;
+  }
+  // The new block last, so that the others go back into the cache (it is not full now).
+  for (void* block : taken) recycled_deallocate(block, size);
+  return cached;
+}
+
+TEST(Recycler, WhenFullTheClassHoldingTheMostGivesWayEvenAfterOthersShrank) {
+  SKIP_IF_RECYCLER_OFF();
+  on_fresh_thread([] {
+    auto release = [](std::size_t size, std::size_t bytes) {
+      std::vector<void*> blocks;
+      for (std::size_t i = 0; i < bytes / size; ++i) blocks.push_back(recycled_allocate(size));
+      for (void* block : blocks) recycled_deallocate(block, size);
+    };
+    release(1024, kMaxCachedBytes / 2);  // the fullest class
+    release(512, kMaxCachedBytes / 2);   // as full: the cache is full
+    // Allocations shrink the 1 KiB class to a few blocks; the 512-byte class now holds the most.
+    std::vector<void*> in_use;
+    for (std::size_t i = 0; i < kMaxCachedBytes / 2 / 1024 - 4; ++i) {
+      in_use.push_back(recycled_allocate(1024));
+    }
+    // 64-byte blocks fill the room that left, and then must take the 512-byte class's place.
+    release(64, kMaxCachedBytes);
+    const std::size_t small = cached_blocks_of(64) * 64;
+    const std::size_t medium = cached_blocks_of(512) * 512;
+    EXPECT_GT(small, kMaxCachedBytes / 2 - 4096) << "the 64-byte class did not grow past " << small;
+    EXPECT_LT(medium, kMaxCachedBytes / 2) << "the 512-byte class gave nothing up";
+    for (void* block : in_use) recycled_deallocate(block, 1024);
+  });
+}
+
 TEST(Recycler, ABlockFreedOnAnotherThreadJoinsThatThreadsCache) {
   SKIP_IF_RECYCLER_OFF();
   void* block = nullptr;
