@@ -129,17 +129,21 @@ TEST_P(BackendContract, OneNonBlockingStepDeliversReadinessPresentBeforeIt) {
   close(fds[1]);
 }
 
+// Hooks whose turn requests another turn, `requeue` times.
+struct RequeuingHooks final : LoopHooks {
+  Backend* backend = nullptr;
+  int turns = 0;
+  int requeue = 1 << 30;
+  void run_turn() override {
+    ++turns;
+    if (requeue-- > 0) backend->request_turn();
+  }
+  void timer_expired() override {}
+  void fd_ready(int, IoEvents) override {}
+};
+
 TEST_P(BackendContract, ATurnRequestedDuringAStepRunsInTheNextStep) {
-  struct Requeuing final : LoopHooks {
-    Backend* backend = nullptr;
-    int turns = 0;
-    void run_turn() override {
-      ++turns;
-      backend->request_turn();
-    }
-    void timer_expired() override {}
-    void fd_ready(int, IoEvents) override {}
-  } hooks;
+  RequeuingHooks hooks;
   std::unique_ptr<Backend> backend = find_backend(GetParam()).factory(hooks);
   hooks.backend = backend.get();
   backend->request_turn();
@@ -154,17 +158,8 @@ TEST_P(BackendContract, ATurnRequestedDuringAStepRunsInTheNextStep) {
 // it was lost), and nothing of a step is left behind to end a later one early (Asio's
 // backend decides after a step's first handler whether it needs an end marker at all).
 TEST_P(BackendContract, BlockingStepsRunRequeuedTurnsAndThenSleep) {
-  struct Requeuing final : LoopHooks {
-    Backend* backend = nullptr;
-    int turns = 0;
-    int requeue = 3;
-    void run_turn() override {
-      ++turns;
-      if (requeue-- > 0) backend->request_turn();
-    }
-    void timer_expired() override {}
-    void fd_ready(int, IoEvents) override {}
-  } hooks;
+  RequeuingHooks hooks;
+  hooks.requeue = 3;
   std::unique_ptr<Backend> backend = find_backend(GetParam()).factory(hooks);
   hooks.backend = backend.get();
   backend->request_turn();

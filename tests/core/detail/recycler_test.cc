@@ -106,17 +106,20 @@ TEST(Recycler, TheCacheNeverHoldsMoreThanItsBound) {
   });
 }
 
+// Allocates `bytes` worth of blocks of `size` at once, then frees them all: the cache's view of
+// a burst of tasks of one frame size.
+void release(std::size_t size, std::size_t bytes) {
+  std::vector<void*> blocks;
+  for (std::size_t i = 0; i < bytes / size; ++i) blocks.push_back(recycled_allocate(size));
+  for (void* block : blocks) recycled_deallocate(block, size);
+}
+
 TEST(Recycler, WhenFullASizeNoLongerUsedGivesWayToTheOnesInUse) {
   SKIP_IF_RECYCLER_OFF();
   on_fresh_thread([] {
-    auto fill = [](std::size_t size, std::size_t bytes) {
-      std::vector<void*> blocks;
-      for (std::size_t i = 0; i < bytes / size; ++i) blocks.push_back(recycled_allocate(size));
-      for (void* block : blocks) recycled_deallocate(block, size);
-    };
-    fill(1024, kMaxCachedBytes);  // a phase of the thread's life that used 1 KiB frames
+    release(1024, kMaxCachedBytes);  // a phase of the thread's life that used 1 KiB frames
     ASSERT_EQ(recycled_cached_bytes(), kMaxCachedBytes);
-    fill(64, kMaxCachedBytes);  // the next one uses 64-byte frames, as many bytes' worth
+    release(64, kMaxCachedBytes);  // the next one uses 64-byte frames, as many bytes' worth
     // The cache is shared out: the 64-byte class holds as much as the 1 KiB class now
     // (within one 1 KiB block), and the total is still the bound.
     EXPECT_LE(recycled_cached_bytes(), kMaxCachedBytes);
@@ -153,11 +156,6 @@ std::size_t cached_blocks_of(std::size_t size) {
 TEST(Recycler, WhenFullTheClassHoldingTheMostGivesWayEvenAfterOthersShrank) {
   SKIP_IF_RECYCLER_OFF();
   on_fresh_thread([] {
-    auto release = [](std::size_t size, std::size_t bytes) {
-      std::vector<void*> blocks;
-      for (std::size_t i = 0; i < bytes / size; ++i) blocks.push_back(recycled_allocate(size));
-      for (void* block : blocks) recycled_deallocate(block, size);
-    };
     release(1024, kMaxCachedBytes / 2);  // the fullest class
     release(512, kMaxCachedBytes / 2);   // as full: the cache is full
     // Allocations shrink the 1 KiB class to a few blocks; the 512-byte class now holds the most.
