@@ -203,7 +203,6 @@ class AsioBackend final : public Backend {
       } else if (owned_context_ != nullptr && !anything_else_queued()) {
         // Nothing of weft's is queued or watched: one pass over the kernel, as the raw
         // library's poll() makes, instead of the two below.
-        step_.marker_posted = true;
         context_.poll_one();
         return;
       } else {

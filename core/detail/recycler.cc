@@ -3,23 +3,7 @@
 #include <array>
 #include <new>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define WEFT_RECYCLER_OFF 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define WEFT_RECYCLER_OFF 1
-#endif
-#endif
-
 namespace weft::detail {
-
-#ifdef WEFT_RECYCLER_OFF
-
-void* recycled_allocate(std::size_t size) { return ::operator new(size); }
-void recycled_deallocate(void* block, std::size_t) noexcept { ::operator delete(block); }
-std::size_t recycled_cached_bytes() noexcept { return 0; }
-
-#else
 
 namespace {
 
@@ -114,7 +98,7 @@ Cache* activate() noexcept {
 }  // namespace
 
 void* recycled_allocate(std::size_t size) {
-  if (size > kMaxRecycledSize) return ::operator new(size);
+  if (!kRecycling || size > kMaxRecycledSize) return ::operator new(size);
   const std::size_t c = class_of(size);
   if (Cache* cache = t_active) {
     if (FreeBlock* block = cache->pop(c)) return block;
@@ -124,6 +108,10 @@ void* recycled_allocate(std::size_t size) {
 }
 
 void recycled_deallocate(void* block, std::size_t size) noexcept {
+  if constexpr (!kRecycling) {
+    ::operator delete(block);
+    return;
+  }
   Cache* cache = t_active;
   if (cache == nullptr) cache = activate();
   const std::size_t c = class_of(size);
@@ -135,7 +123,5 @@ void recycled_deallocate(void* block, std::size_t size) noexcept {
 }
 
 std::size_t recycled_cached_bytes() noexcept { return t_cache.bytes; }
-
-#endif
 
 }  // namespace weft::detail

@@ -34,6 +34,19 @@
 
 namespace weft::detail {
 
+// False under AddressSanitizer (see above): every block then goes to operator new/delete.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kRecycling = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kRecycling = false;
+#else
+inline constexpr bool kRecycling = true;
+#endif
+#else
+inline constexpr bool kRecycling = true;
+#endif
+
 inline constexpr std::size_t kMaxRecycledSize = 1024;
 inline constexpr std::size_t kMaxCachedBytes = std::size_t{8} << 20;
 

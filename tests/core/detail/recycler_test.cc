@@ -15,20 +15,8 @@
 namespace weft::detail {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kRecyclerOff = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kRecyclerOff = true;
-#else
-constexpr bool kRecyclerOff = false;
-#endif
-#else
-constexpr bool kRecyclerOff = false;
-#endif
-
 #define SKIP_IF_RECYCLER_OFF() \
-  if (kRecyclerOff) GTEST_SKIP() << "the recycler is off under AddressSanitizer"
+  if (!kRecycling) GTEST_SKIP() << "the recycler is off under AddressSanitizer"
 
 // Every test starts and ends on a thread with an empty cache: each body runs on its own thread.
 template <typename Body>
