@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "weft/core/detail/exception_text.h"
+#include "weft/core/detail/fast_tls.h"
 #include "weft/core/reactor.h"
 
 namespace weft::detail {
@@ -103,8 +104,8 @@ void DeferredStateBase::fire() {
 namespace {
 using Queue = std::vector<std::pair<TaskContext*, std::coroutine_handle<>>>;
 // The resumptions held back while one runs (or a cancellation is being marked) on this
-// thread; null when none is.
-thread_local Queue* t_resumptions = nullptr;
+// thread; null when none is. Initial-exec (core/detail/fast_tls.h): every resumption reads it.
+WEFT_FAST_TLS constinit thread_local Queue* t_resumptions = nullptr;
 }  // namespace
 
 ResumptionBatch::ResumptionBatch() : previous_(t_resumptions) {

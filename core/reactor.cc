@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "weft/core/detail/context_data.h"
 #include "weft/core/detail/exception_text.h"
+#include "weft/core/detail/fast_tls.h"
 #include "weft/core/detail/fork_generation.h"
 #include "weft/core/detail/portable.h"
 #include "weft/core/detail/signal_fan_out.h"
@@ -42,7 +43,8 @@
 namespace weft {
 namespace {
 
-thread_local Reactor* t_current = nullptr;
+// Initial-exec (core/detail/fast_tls.h): read and set by every turn.
+WEFT_FAST_TLS constinit thread_local Reactor* t_current = nullptr;
 
 std::string describe(Watch::Kind kind, int key) {
   switch (kind) {

@@ -41,7 +41,7 @@ BlockingRunner::~BlockingRunner() {
 
 void BlockingRunner::start(Task<void> task, std::shared_ptr<detail::EventualStateBase> state) {
   // cancel() may come from any thread; the Deferred belongs to the loop thread.
-  state->set_canceller(detail::cancel_through(link_, spawn(*reactor_, std::move(task))));
+  state->set_canceller(link_, spawn(*reactor_, std::move(task)));
 }
 
 void BlockingRunner::drive(detail::EventualStateBase& state, std::optional<TimePoint> deadline) {

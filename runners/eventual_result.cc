@@ -11,6 +11,7 @@
 #include "weft/core/detail/fork_generation.h"
 #include "weft/core/errors.h"
 #include "weft/core/reactor.h"
+#include "weft/runners/detail/reactor_link.h"
 
 namespace weft {
 namespace detail {
@@ -31,14 +32,12 @@ EventualStateBase::EventualStateBase(const Reactor* reactor, std::thread::id loo
     : reactor_(reactor),
       loop_thread_(loop_thread),
       driver_(driver),
-      fork_generation_((watch_forks(), fork_generation())) {
-  new (&done_cv_) std::condition_variable();
-}
+      fork_generation_((watch_forks(), fork_generation())) {}
 
 EventualStateBase::~EventualStateBase() {
   // Sole owner now: no lock needed (and in a forked child, none may be taken).
   if (inherited_through_fork()) return;  // the parent reports its own; done_cv_ is abandoned
-  done_cv_.~condition_variable();
+  if (done_cv_made_) done_cv_.~condition_variable();
   if (error_ == nullptr || error_observed_ || cancel_requested_ ||
       holds<RunnerShutDown>(error_)) {  // failures the caller caused: nobody needs telling
     return;
@@ -63,11 +62,6 @@ void EventualStateBase::throw_inherited(const char* what) const {
                                 "runner in the child"));
 }
 
-bool EventualStateBase::ready() const {
-  std::lock_guard lock(mu_);
-  return done_;
-}
-
 std::exception_ptr EventualStateBase::error() const {
   std::lock_guard lock(mu_);
   return error_;
@@ -81,13 +75,10 @@ std::exception_ptr EventualStateBase::observe_error() {
 
 bool EventualStateBase::wait(std::optional<Duration> timeout) {
   if (inherited_through_fork()) throw_inherited("wait");
-  // One lock from the first look to the sleep (no driver): a run() takes it once here.
-  std::unique_lock lock(mu_);
-  if (done_) return true;
+  if (ready()) return true;
   // Only the loop could finish the work, and this thread is the loop.
   if ((reactor_ != nullptr && Reactor::current() == reactor_) ||
       (loop_thread_ != std::thread::id() && loop_thread_ == std::this_thread::get_id())) {
-    lock.unlock();
     throw UsageError(absl::StrCat("weft: waiting for a result on the loop thread of reactor '",
                                   reactor_->name(), "' would deadlock; co_await the task instead"));
   }
@@ -99,31 +90,50 @@ bool EventualStateBase::wait(std::optional<Duration> timeout) {
     if (*deadline == TimePoint::max()) deadline.reset();
   }
   if (driver_ != nullptr) {
-    lock.unlock();  // the driver runs the loop, which completes the state under the lock
-    driver_->drive(*this, deadline);
+    driver_->drive(*this, deadline);  // runs the loop, which completes the state
     return ready();
   }
+  std::unique_lock lock(mu_);
+  if (done_.load(std::memory_order_relaxed)) return true;
+  if (deadline && *deadline <= Clock::now()) return false;
+  if (!done_cv_made_) {
+    new (&done_cv_) std::condition_variable();
+    done_cv_made_ = true;
+  }
   if (!deadline) {
-    done_cv_.wait(lock, [this] { return done_; });
+    done_cv_.wait(lock, [this] { return done_.load(std::memory_order_relaxed); });
     return true;
   }
-  if (done_ || *deadline <= Clock::now()) return done_;
-  return done_cv_.wait_until(lock, *deadline, [this] { return done_; });
+  return done_cv_.wait_until(lock, *deadline,
+                             [this] { return done_.load(std::memory_order_relaxed); });
 }
+
+void EventualStateBase::Canceller::operator()() {
+  if (function != nullptr) {
+    std::exchange(function, nullptr)();
+  } else if (link != nullptr) {
+    // cancel() may come from any thread; the Deferred belongs to the loop thread.
+    std::exchange(link, nullptr)->call_from_thread([task = *std::exchange(task, std::nullopt)] {
+      task.cancel();
+    });
+  }
+}
+
+void EventualStateBase::rethrow_observed_error() { std::rethrow_exception(observe_error()); }
 
 void EventualStateBase::cancel() {
   if (inherited_through_fork()) throw_inherited("cancel");
-  absl::AnyInvocable<void()> canceller;
+  Canceller canceller;
   {
     std::lock_guard lock(mu_);
     if (done_ || cancel_requested_) return;
     cancel_requested_ = true;
     canceller = std::move(canceller_);
   }
-  if (canceller != nullptr) canceller();
+  canceller();
 }
 
-void EventualStateBase::set_canceller(absl::AnyInvocable<void()> canceller) {
+void EventualStateBase::install(Canceller canceller) {
   {
     std::lock_guard lock(mu_);
     // A work abandoned before its canceller arrived is still cancelled.
@@ -135,22 +145,32 @@ void EventualStateBase::set_canceller(absl::AnyInvocable<void()> canceller) {
   canceller();
 }
 
+void EventualStateBase::set_canceller(absl::AnyInvocable<void()> canceller) {
+  install(Canceller{.function = std::move(canceller), .link = nullptr, .task = std::nullopt});
+}
+
+void EventualStateBase::set_canceller(std::shared_ptr<ReactorLink> link, Deferred<void> task) {
+  install(Canceller{.function = nullptr, .link = std::move(link), .task = std::move(task)});
+}
+
 void EventualStateBase::fail(std::exception_ptr error) {
   complete([&] { error_ = std::move(error); });
 }
 
 void EventualStateBase::abandon(std::exception_ptr error) {
-  absl::AnyInvocable<void()> canceller;
+  Canceller canceller;
+  bool notify = true;
   {
     std::lock_guard lock(mu_);
-    if (done_) return;
+    if (done_.load(std::memory_order_relaxed)) return;
     error_ = std::move(error);
-    done_ = true;
+    done_.store(true, std::memory_order_release);
     cancel_requested_ = true;
     canceller = std::move(canceller_);
+    if (!done_cv_made_) notify = false;
   }
-  done_cv_.notify_all();
-  if (canceller != nullptr) canceller();
+  if (notify) done_cv_.notify_all();
+  canceller();
 }
 
 void fail_with_shutdown(EventualStateBase& state) {

@@ -38,6 +38,7 @@
 #ifndef WEFT_RUNNERS_EVENTUAL_RESULT_H_
 #define WEFT_RUNNERS_EVENTUAL_RESULT_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -51,6 +52,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
+#include "weft/core/deferred.h"
 #include "weft/core/detail/cancel_reason.h"
 #include "weft/core/task.h"
 #include "weft/core/time.h"
@@ -72,6 +74,7 @@ class LoopStopped : public std::runtime_error {
 namespace detail {
 
 class EventualStateBase;
+class ReactorLink;  // runners/detail/reactor_link.h
 
 // How a waiter makes progress when no other thread runs the loop (the blocking
 // runner).
@@ -97,7 +100,7 @@ class EventualStateBase {
   // Reports a failure nobody looked at (see EventualResult above).
   virtual ~EventualStateBase();
 
-  bool ready() const;
+  bool ready() const { return done_.load(std::memory_order_acquire); }
   // Blocks until ready or until `timeout` has passed (saturating; none: no
   // limit); returns ready(). Throws UsageError on the loop thread or in a forked
   // child, LoopStopped from a driver.
@@ -113,6 +116,11 @@ class EventualStateBase {
   // Loop side: how to cancel the work. If cancel() came first, runs `canceller`
   // at once.
   void set_canceller(absl::AnyInvocable<void()> canceller);
+  // The same, for the built-in runners: the canceller cancels `task` (the spawned task's
+  // Deferred) on the loop thread of the reactor `link` reaches, if it still does. Kept as two
+  // members, not a closure: the closure would not fit AnyInvocable's inline storage, and
+  // allocating it was one malloc and free per run().
+  void set_canceller(std::shared_ptr<ReactorLink> link, Deferred<void> task);
   // Loop side (or shutdown): completes with an error, unless already complete.
   void fail(std::exception_ptr error);
   // Completes with `error` (unless already complete), then cancels the work: a runner giving up
@@ -123,44 +131,59 @@ class EventualStateBase {
   // Completes with `publish_value` run under the lock, unless already complete.
   template <typename Publish>
   void complete(Publish&& publish_value) {
-    absl::AnyInvocable<void()> dropped;  // destroyed outside the lock
+    Canceller dropped;  // destroyed outside the lock
     {
       std::lock_guard lock(mu_);
-      if (done_) return;
+      if (done_.load(std::memory_order_relaxed)) return;
       publish_value();
-      done_ = true;
+      done_.store(true, std::memory_order_release);
       dropped = std::move(canceller_);
+      if (!done_cv_made_) return;  // nobody ever slept on it
     }
     done_cv_.notify_all();
   }
+  // Requires ready() and an error: marks it looked at and throws it.
+  [[noreturn]] void rethrow_observed_error();
   // True in a child process forked after this state was made.
   bool inherited_through_fork() const;
-  // The error, marked looked at (mu_ held).
-  std::exception_ptr observe_error_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (error_ != nullptr) error_observed_ = true;
-    return error_;
-  }
   // std::mutex, not absl::Mutex: ThreadSanitizer sees pthread locks.
   mutable std::mutex mu_;
+  // Written under mu_ before done_ is set, never after: once ready() is true it may be read
+  // without the lock (so may a state's value_).
+  std::exception_ptr error_;
 
  private:
   [[noreturn]] void throw_inherited(const char* what) const;
+
+  // Either of set_canceller's two forms (or none).
+  struct Canceller {
+    absl::AnyInvocable<void()> function;
+    std::shared_ptr<ReactorLink> link;
+    std::optional<Deferred<void>> task;
+    // Runs it, if there is one (once: it is left empty).
+    void operator()();
+  };
+  void install(Canceller canceller);
 
   const Reactor* reactor_;
   const std::thread::id loop_thread_;
   EventualDriver* driver_;
   const std::uint32_t fork_generation_;
-  // Destroyed by hand, and not at all in a forked child: threads of the parent may have been
-  // waiting on it at the fork, and destroying a condition variable waits for its waiters
-  // (glibc), which do not exist in the child.
+  // Made by the first waiter that sleeps (a blocking runner's wait drives the loop instead and
+  // never does: it skips the condition variable's atomics in notify and destroy). Destroyed by
+  // hand, and not at all in a forked child: threads of the parent may have been waiting on it at
+  // the fork, and destroying a condition variable waits for its waiters (glibc), which do not
+  // exist in the child.
   union {
     std::condition_variable done_cv_;
   };
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_cv_made_ ABSL_GUARDED_BY(mu_) = false;
+  // Written under mu_ (with what it publishes), read without it by ready(): a blocking runner
+  // asks it at every loop turn.
+  std::atomic<bool> done_ = false;
   bool cancel_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool error_observed_ ABSL_GUARDED_BY(mu_) = false;
-  std::exception_ptr error_ ABSL_GUARDED_BY(mu_);
-  absl::AnyInvocable<void()> canceller_ ABSL_GUARDED_BY(mu_);
+  Canceller canceller_ ABSL_GUARDED_BY(mu_);
 };
 
 template <typename T>
@@ -172,25 +195,15 @@ class EventualState : public EventualStateBase {
   void succeed(U&& value) {
     complete([&] { value_.emplace(std::forward<U>(value)); });
   }
-  // Requires ready() and no error.
-  T value() const {
-    std::lock_guard lock(mu_);
-    return *value_;
-  }
-  // Requires ready(): the value (a copy), or rethrows the error (marking it looked at). One
-  // lock, for the runner's run().
+  // Requires ready(): the value (a copy), or rethrows the error (marking it looked at). For the
+  // runner's run(); no lock on success (see error_).
   T result() {
-    std::exception_ptr error;
-    {
-      std::lock_guard lock(mu_);
-      error = observe_error_locked();
-      if (error == nullptr) return *value_;
-    }
-    std::rethrow_exception(error);
+    if (error_ != nullptr) rethrow_observed_error();
+    return *value_;
   }
 
  private:
-  std::optional<T> value_ ABSL_GUARDED_BY(mu_);
+  std::optional<T> value_;  // as error_: set before done_, then only read
 };
 
 template <>
@@ -200,14 +213,8 @@ class EventualState<void> : public EventualStateBase {
   void succeed() {
     complete([] {});
   }
-  void value() const {}
   void result() {
-    std::exception_ptr error;
-    {
-      std::lock_guard lock(mu_);
-      error = observe_error_locked();
-    }
-    if (error != nullptr) std::rethrow_exception(error);
+    if (error_ != nullptr) rethrow_observed_error();
   }
 };
 

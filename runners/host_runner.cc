@@ -99,7 +99,7 @@ void HostRunner::start(Task<void> task, std::shared_ptr<detail::EventualStateBas
   link->call_from_thread(
       [reactor = &reactor_, link, task = std::move(task), state = std::move(state)]() mutable {
         if (!link->linked()) return;
-        state->set_canceller(detail::cancel_through(link, spawn(*reactor, std::move(task))));
+        state->set_canceller(link, spawn(*reactor, std::move(task)));
       });
 }
 

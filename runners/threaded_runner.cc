@@ -104,7 +104,7 @@ ThreadedRunner::~ThreadedRunner() {
 
 void ThreadedRunner::start(Task<void> task, std::shared_ptr<detail::EventualStateBase> state) {
   reactor_->call_from_thread([this, task = std::move(task), state = std::move(state)]() mutable {
-    state->set_canceller(detail::cancel_through(link_, spawn(*reactor_, std::move(task))));
+    state->set_canceller(link_, spawn(*reactor_, std::move(task)));
   });
 }
 

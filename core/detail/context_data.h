@@ -24,6 +24,8 @@
 #include <utility>
 #include <vector>
 
+#include "weft/core/detail/fast_tls.h"
+
 namespace weft::detail {
 
 class ContextData {
@@ -81,9 +83,10 @@ class ContextRef {
 };
 
 // The current context of this thread and the slot that owns it (see above). Inline
-// variables, constant-initialized: reading them needs no TLS wrapper call.
-inline thread_local const ContextData* t_context = nullptr;
-inline thread_local ContextRef* t_context_owner = nullptr;
+// variables, constant-initialized: reading them needs no TLS wrapper call; initial-exec
+// (core/detail/fast_tls.h): every task resumption switches them.
+WEFT_FAST_TLS inline constinit thread_local const ContextData* t_context = nullptr;
+WEFT_FAST_TLS inline constinit thread_local ContextRef* t_context_owner = nullptr;
 
 // Installs `slot` as the current context for its lifetime.
 class ContextSwitch {

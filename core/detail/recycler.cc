@@ -3,6 +3,8 @@
 #include <array>
 #include <new>
 
+#include "weft/core/detail/fast_tls.h"
+
 namespace weft::detail {
 
 namespace {
@@ -64,13 +66,9 @@ struct Cache {
 constinit thread_local Cache t_cache;
 
 // This thread's cache while it is in use (from its first recycled block to the thread's exit),
-// null otherwise. weft_core is a shared library, where a thread_local is reached through a
-// __tls_get_addr call (a tenth of a spawn's cost in `perf`); this one pointer is initial-exec
-// instead, one %fs-relative load, for 8 bytes of static TLS.
-#if defined(__ELF__)
-__attribute__((tls_model("initial-exec")))
-#endif
-constinit thread_local Cache* t_active = nullptr;
+// null otherwise. Initial-exec (core/detail/fast_tls.h): a __tls_get_addr call here was a
+// tenth of a spawn's cost in `perf`.
+WEFT_FAST_TLS constinit thread_local Cache* t_active = nullptr;
 
 // Frees the cache's blocks at thread exit. Touched on the thread's first recycled block, which
 // registers its destructor; thread_local destructors run in reverse order of construction, so

@@ -2,7 +2,7 @@
 // that stays safe after the runner is gone.
 //
 // EventualResult::cancel() may be called from any thread, even after its runner
-// shut down. Cancellers therefore hold a shared ReactorLink instead of a
+// shut down. Its canceller therefore holds a shared ReactorLink instead of a
 // Reactor*: the runner severs the link (under its lock) before it destroys the
 // reactor, after which the link does nothing.
 //
@@ -14,7 +14,6 @@
 #include <mutex>
 
 #include "absl/functional/any_invocable.h"
-#include "weft/core/deferred.h"
 #include "weft/core/reactor.h"
 
 namespace weft::detail {
@@ -44,15 +43,6 @@ class ReactorLink {
   std::mutex mu_;
   Reactor* reactor_;
 };
-
-// A canceller for EventualStateBase::set_canceller: cancels the spawned task's
-// Deferred on the loop thread, if the runner still lives.
-inline absl::AnyInvocable<void()> cancel_through(std::shared_ptr<ReactorLink> link,
-                                                 Deferred<void> done) {
-  return [link = std::move(link), done = std::move(done)] {
-    link->call_from_thread([done] { done.cancel(); });
-  };
-}
 
 }  // namespace weft::detail
 
