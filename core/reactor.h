@@ -238,7 +238,11 @@ class Reactor final : private LoopHooks {
   bool prepare_to_wait();
   // Thread-safe: consumes a pending stop() request; true if there was one.
   // For drivers that loop on run_once() themselves (runners/).
-  bool take_stop_request() { return stop_requested_.exchange(false, std::memory_order_acq_rel); }
+  bool take_stop_request() {
+    // A load first: a driver asks at every turn, and a stop is rare.
+    return stop_requested_.load(std::memory_order_relaxed) &&
+           stop_requested_.exchange(false, std::memory_order_acq_rel);
+  }
   // Thread-safe: asks run() to return at the end of the current turn, waking it
   // if blocked.
   void stop();

@@ -32,7 +32,8 @@ EventualStateBase::EventualStateBase(const Reactor* reactor, std::thread::id loo
     : reactor_(reactor),
       loop_thread_(loop_thread),
       driver_(driver),
-      fork_generation_((watch_forks(), fork_generation())) {}
+      // Only a Runner makes a state, and making a Runner started the fork watch.
+      fork_generation_(fork_generation()) {}
 
 EventualStateBase::~EventualStateBase() {
   // Sole owner now: no lock needed (and in a forked child, none may be taken).
