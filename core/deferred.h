@@ -120,6 +120,9 @@ class DeferredStateBase {
 template <typename T>
 class DeferredState : public DeferredStateBase {
  public:
+  // User-provided: Deferred() value-initializes its state through allocate_shared, and an
+  // implicit constructor would have the whole block zeroed before the members' initializers.
+  DeferredState() noexcept {}  // NOLINT(modernize-use-equals-default)
   template <typename U>
   void succeed(U&& value) {
     check_not_fired();
@@ -136,6 +139,7 @@ class DeferredState : public DeferredStateBase {
 template <>
 class DeferredState<void> : public DeferredStateBase {
  public:
+  DeferredState() noexcept {}  // NOLINT(modernize-use-equals-default): as above
   void succeed() {
     check_not_fired();
     fire();
@@ -348,6 +352,11 @@ class Deferred {
   detail::DeferredStateBase& state_for_detail() const { return *state_; }
 
  private:
+  template <typename>
+  friend class detail::SpawnedTask;
+  // spawn() makes the state, with the task's context in the same block.
+  explicit Deferred(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
   std::shared_ptr<State> state_;
 };
 

@@ -263,7 +263,7 @@ Reactor::~Reactor() {
   // Tasks first: destroying a frame runs its destructors, which may cancel
   // timers and watches and so need the rest of the reactor intact. Each root's
   // promise detaches itself.
-  while (tasks_ != nullptr) tasks_->root.destroy();
+  while (tasks_ != nullptr) tasks_->destroy_root();
 
   // Destroying a dropped callback can run code that queues more; drain until
   // quiet.

@@ -40,6 +40,9 @@ class Task;
 
 namespace detail {
 
+template <typename T>
+class SpawnedTask;
+
 class TaskPromiseBase : public RecycledFrame {
  public:
   std::suspend_always initial_suspend() noexcept { return {}; }
@@ -48,9 +51,13 @@ class TaskPromiseBase : public RecycledFrame {
     bool await_ready() noexcept { return false; }
     template <typename Promise>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
-      // A Task only ever runs because something awaited it, so there is always
-      // a continuation.
-      return self.promise().continuation_;
+      // A Task runs because something awaited it (its continuation) or because spawn() started
+      // it, and then its Deferred takes the outcome.
+      TaskPromiseBase& promise = self.promise();
+      if (promise.continuation_) [[likely]] {
+        return promise.continuation_;
+      }
+      return promise.context_->spawned->finished(*promise.context_);
     }
     void await_resume() noexcept {}
   };
@@ -64,6 +71,8 @@ class TaskPromiseBase : public RecycledFrame {
  protected:
   template <typename>
   friend class weft::Task;
+  template <typename>
+  friend class SpawnedTask;
   std::coroutine_handle<> continuation_;
   TaskContext* context_ = nullptr;
   std::exception_ptr error_;
@@ -83,6 +92,8 @@ class TaskPromise : public TaskPromiseBase {
   }
 
  private:
+  template <typename>
+  friend class SpawnedTask;
   std::optional<T> value_;
 };
 
@@ -126,6 +137,11 @@ class [[nodiscard]] Task {
 
   // False for a moved-from Task.
   bool valid() const noexcept { return static_cast<bool>(handle_); }
+
+  // For spawn(): gives up the frame to the caller.
+  std::coroutine_handle<promise_type> release_for_detail() && noexcept {
+    return std::exchange(handle_, {});
+  }
 
   class Awaiter {
    public:

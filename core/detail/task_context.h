@@ -30,6 +30,14 @@ namespace weft::detail {
 
 struct TaskContext;
 
+// How the Task frame of a spawned task, which is its own root (core/spawn.h), ends: finished
+// (returns the coroutine to resume next), or destroyed unfinished because its reactor went away
+// (frees the frame, then gives up its place and its context).
+struct SpawnedRoot {
+  std::coroutine_handle<> (*finished)(TaskContext& context) noexcept;
+  void (*destroy)(TaskContext& context) noexcept;
+};
+
 // One open cancel scope's place in the cancellation tree.
 struct CancelNode {
   CancelNode* parent = nullptr;
@@ -100,10 +108,23 @@ struct TaskContext {
   }
 
   // The reactor's intrusive list of live (spawned, unfinished) tasks, and the root coroutine
-  // frame to destroy if the reactor is destroyed first.
+  // frame to destroy if the reactor is destroyed first (a spawned task's own Task frame, or a
+  // task-group child's frame).
   TaskContext* prev = nullptr;
   TaskContext* next = nullptr;
   std::coroutine_handle<> root;
+  // Set when `root` is a spawned task's own Task frame (core/spawn.h).
+  const SpawnedRoot* spawned = nullptr;
+
+  // Destroys the unfinished task's root frame (its reactor is going away); the task leaves the
+  // reactor's list.
+  void destroy_root() {
+    if (spawned != nullptr) {
+      spawned->destroy(*this);  // may free this context: last
+    } else {
+      root.destroy();
+    }
+  }
 
  private:
   CancelHook cancel_hook_ = nullptr;

@@ -51,6 +51,30 @@ TEST_P(TaskConformance, SpawnedTaskDeliversItsValue) {
   EXPECT_EQ(result.value(), 42);
 }
 
+TEST_P(TaskConformance, SpawnedTaskMovesItsValueOutAndFreesItsFrameWhenItEnds) {
+  // The spawned frame is its own root (core/spawn.h): its value moves into the Deferred and the
+  // frame (with its parameters) is freed as the task ends, while the Deferred lives on.
+  auto make = [](std::shared_ptr<int> parameter) -> Task<std::unique_ptr<int>> {
+    co_await sleep(Duration::zero());
+    co_return std::make_unique<int>(*parameter);
+  };
+  auto parameter = std::make_shared<int>(7);
+  Deferred<std::unique_ptr<int>> result = spawn(reactor(), make(parameter));
+  EXPECT_EQ(parameter.use_count(), 2) << "the unstarted frame holds its parameter";
+  EXPECT_EQ(reactor().counts().tasks, 1u);
+  ASSERT_TRUE(run_until([&] { return result.called(); }));
+  EXPECT_EQ(*result.value(), 7);
+  EXPECT_EQ(parameter.use_count(), 1) << "the frame was freed when the task ended";
+  EXPECT_EQ(reactor().counts().tasks, 0u);
+}
+
+TEST_P(TaskConformance, ADeferredFiredByHandKeepsItsResultWhenTheTaskEnds) {
+  Deferred<int> result = spawn(reactor(), answer());
+  result.callback(1);  // before the task has run
+  ASSERT_TRUE(run_until([&] { return reactor().counts().tasks == 0; }));
+  EXPECT_EQ(result.value(), 1) << "the task's 42 does not replace it";
+}
+
 TEST_P(TaskConformance, ExceptionsTravelThroughCoAwait) {
   auto outer = [](std::vector<std::string>& log) -> Task<void> {
     try {
@@ -355,6 +379,27 @@ TEST_P(TaskConformance, DestroyingTheReactorDestroysSuspendedTasksWithoutResumin
   EXPECT_FALSE(unstarted.called());
   EXPECT_EQ(log.use_count(), 1) << "no frame leaked";
   started.cancel();  // harmless after the reactor is gone
+}
+
+TEST_P(TaskConformance, DestroyingTheReactorFreesASpawnedTaskWhoseParameterIsTheTaskItAwaits) {
+  // A coroutine's parameters are destroyed after its promise: here the parameter is the inner
+  // Task, suspended in a sleep that unhooks from the task's context as it is destroyed. The
+  // context must outlive the whole frame (AddressSanitizer checks the order).
+  allow_pending();
+  auto log = std::make_shared<std::vector<std::string>>();
+  auto inner = [](std::shared_ptr<std::vector<std::string>> log) -> Task<void> {
+    struct Cleanup {
+      std::vector<std::string>& log;
+      ~Cleanup() { log.push_back("inner cleanup"); }
+    } cleanup{*log};
+    co_await sleep(1h);
+  };
+  auto outer = [](Task<void> inner) -> Task<void> { co_await std::move(inner); };
+  spawn(reactor(), outer(inner(log)));  // the Deferred dropped: only the reactor holds the task
+  reactor().run_once(false);            // reaches the sleep
+  reactor_.reset();
+  EXPECT_THAT(*log, ElementsAre("inner cleanup"));
+  EXPECT_EQ(log.use_count(), 1) << "no frame leaked";
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, TaskConformance,
