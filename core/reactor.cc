@@ -261,8 +261,8 @@ Reactor::~Reactor() {
   }
   check_loop_thread("~Reactor");
   // Tasks first: destroying a frame runs its destructors, which may cancel
-  // timers and watches and so need the rest of the reactor intact. Each root's
-  // promise detaches itself.
+  // timers and watches and so need the rest of the reactor intact. Each task
+  // leaves the list as its root frame is destroyed (TaskContext::destroy_root).
   while (tasks_ != nullptr) tasks_->destroy_root();
 
   // Destroying a dropped callback can run code that queues more; drain until

@@ -41,8 +41,8 @@
 namespace weft {
 namespace detail {
 
-// A spawned task: its Deferred's state, its TaskContext and a handle of its Task frame, in one
-// block. The frame is its own root: nothing awaits it, and when it finishes its final
+// A spawned task: its Deferred's state and its TaskContext (whose root is its Task frame), in
+// one block. The frame is its own root: nothing awaits it, and when it finishes its final
 // awaiter hands the outcome to this state's Deferred and frees the frame (no second coroutine
 // around it: a spawn is one frame and this one block).
 template <typename T>
@@ -51,12 +51,11 @@ class SpawnedTask final : public DeferredState<T>, private TaskContext {
   static Deferred<T> start(Reactor& reactor, Task<T> task) {
     auto state = std::allocate_shared<SpawnedTask>(RecyclingAllocator<SpawnedTask>());
     SpawnedTask& self = *state;
-    self.frame_ = std::move(task).release_for_detail();
     TaskContext& context = self;
-    context.root = self.frame_;
+    context.root = std::move(task).release_for_detail();
     context.spawned = &kRoot;
     context.vars = current_context();
-    self.frame_.promise().context_ = &context;  // with no continuation: a spawned root (task.h)
+    self.frame().promise().context_ = &context;  // with no continuation: a spawned root (task.h)
     TaskTracker::attach(reactor, context);
     self.set_cancel_function([](void* task) { static_cast<TaskContext*>(task)->request_cancel(); },
                              &context);
@@ -74,6 +73,10 @@ class SpawnedTask final : public DeferredState<T>, private TaskContext {
  private:
   static SpawnedTask& of(TaskContext& context) { return static_cast<SpawnedTask&>(context); }
   TaskContext& context() { return *this; }
+  // The Task frame: the context's root.
+  std::coroutine_handle<TaskPromise<T>> frame() {
+    return std::coroutine_handle<TaskPromise<T>>::from_address(context().root.address());
+  }
 
   void begin() {
     // Cancelled before it started: the body never runs.
@@ -81,12 +84,12 @@ class SpawnedTask final : public DeferredState<T>, private TaskContext {
       end(std::make_exception_ptr(Cancelled()), /*started=*/false);
       return;
     }
-    context().resume(frame_);
+    context().resume(context().root);
   }
 
   static std::coroutine_handle<> finished(TaskContext& context) noexcept {
     SpawnedTask& self = of(context);
-    self.end(self.frame_.promise().error_, /*started=*/true);
+    self.end(self.frame().promise().error_, /*started=*/true);
     return std::noop_coroutine();
   }
 
@@ -108,7 +111,7 @@ class SpawnedTask final : public DeferredState<T>, private TaskContext {
       } else if constexpr (std::is_void_v<T>) {
         this->succeed();
       } else {
-        this->succeed(std::move(*frame_.promise().value_));
+        this->succeed(std::move(*frame().promise().value_));
       }
     }
     free_frame_and_leave();
@@ -117,7 +120,7 @@ class SpawnedTask final : public DeferredState<T>, private TaskContext {
   void free_frame_and_leave() noexcept {
     // The frame first, while the context is whole: destroying it runs the destructors of what
     // it holds (parameters last, after the promise), and those unhook from the context.
-    std::exchange(frame_, {}).destroy();
+    std::exchange(context().root, {}).destroy();
     // The canceller points at the context, which outlives the task only as memory.
     this->set_cancel_function(nullptr, nullptr);
     TaskTracker::detach(*context().reactor, context());
@@ -125,7 +128,6 @@ class SpawnedTask final : public DeferredState<T>, private TaskContext {
 
   static constexpr SpawnedRoot kRoot{&SpawnedTask::finished, &SpawnedTask::destroy};
 
-  std::coroutine_handle<TaskPromise<T>> frame_;
   std::shared_ptr<DeferredState<T>> reactor_ref_;  // while the task is the reactor's
 };
 
