@@ -22,17 +22,13 @@ void report(std::exception_ptr error, std::string_view where) {
 
 }  // namespace
 
-DeferredStateBase::~DeferredStateBase() {
+void DeferredStateBase::report_if_unhandled() const {
   // A cancellation nobody looked at is expected (the canceller's caller knows);
   // anything else would vanish silently.
-  if (error_ != nullptr && !error_observed_ && !holds<Cancelled>(error_)) {
-    report(error_, "unhandled error in Deferred");
-  }
+  if (!error_observed_ && !holds<Cancelled>(error_)) report(error_, "unhandled error in Deferred");
 }
 
-void DeferredStateBase::check_not_fired() const {
-  if (fired_) throw AlreadyCalledError();
-}
+void DeferredStateBase::throw_already_called() { throw AlreadyCalledError(); }
 
 void DeferredStateBase::add_listener(absl::AnyInvocable<void()> listener) {
   if (!fired_) {
@@ -77,9 +73,7 @@ void DeferredStateBase::fail(std::exception_ptr error) {
   fire();
 }
 
-void DeferredStateBase::fire() {
-  fired_ = true;
-  cancel_function_ = nullptr;
+void DeferredStateBase::fire_consumers() {
   if (canceller_ != nullptr) canceller_ = nullptr;
   // Once fired nothing is appended (late listeners run at once, awaiters do not
   // suspend), but a consumer may remove a later waiter (by destroying its
@@ -132,8 +126,7 @@ void resume_bounded(TaskContext& context, std::coroutine_handle<> handle) {
 }
 
 void resume_next_turn(TaskContext& context, std::coroutine_handle<> handle) {
-  NoContext root;  // the task's own context is installed when it resumes
-  context.reactor->call_soon([&context, handle] { context.resume(handle); });
+  TaskTracker::resume_soon(context, handle);  // installs the task's own context
 }
 
 }  // namespace weft::detail

@@ -69,7 +69,12 @@ class DeferredStateBase {
   DeferredStateBase() = default;
   DeferredStateBase(const DeferredStateBase&) = delete;
   DeferredStateBase& operator=(const DeferredStateBase&) = delete;
-  ~DeferredStateBase();
+  // Inline, with the error report out of line: a spawned task's state is destroyed per spawn.
+  ~DeferredStateBase() {
+    if (error_ != nullptr) [[unlikely]] {
+      report_if_unhandled();
+    }
+  }
 
   bool fired() const { return fired_; }
   bool failed() const { return error_ != nullptr; }
@@ -96,11 +101,24 @@ class DeferredStateBase {
   void fail(std::exception_ptr error);
 
  protected:
-  void check_not_fired() const;
-  // Marks the state fired and runs every consumer in the order added.
-  void fire();
+  void check_not_fired() const {
+    if (fired_) [[unlikely]] {
+      throw_already_called();
+    }
+  }
+  // Marks the state fired and runs every consumer in the order added. Inline up to the first
+  // consumer: a spawned task's Deferred fires once per spawn, usually with nobody waiting yet.
+  void fire() {
+    fired_ = true;
+    cancel_function_ = nullptr;
+    if (!consumers_.empty() || canceller_ != nullptr) fire_consumers();
+  }
 
  private:
+  [[noreturn]] static void throw_already_called();
+  void report_if_unhandled() const;
+  void fire_consumers();
+
   // Either a listener (a callback) or a waiter (a suspended coroutine).
   struct Consumer {
     absl::AnyInvocable<void()> listener = nullptr;

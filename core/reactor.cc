@@ -268,8 +268,10 @@ Reactor::~Reactor() {
   // Destroying a dropped callback can run code that queues more; drain until
   // quiet.
   for (;;) {
-    std::vector<Callback> ready = std::move(ready_);
-    std::vector<Callback> batch = std::move(batch_);
+    detail::ReadyQueue ready;
+    ready.swap(ready_);
+    detail::ReadyQueue batch;
+    batch.swap(batch_);
     std::vector<Callback> incoming;
     {
       std::lock_guard lock(incoming_mu_);
@@ -361,7 +363,7 @@ CallHandle Reactor::call_soon(Callback callback) {
   if (callback == nullptr) throw std::invalid_argument("weft: call_soon: empty callback");
   capture_context(callback);
   const std::uint64_t sequence = ready_first_ + ready_.size();
-  ready_.push_back(std::move(callback));
+  ready_.push(std::move(callback));
   if (!turn_requested_) request_turn();
   return CallHandle(this, sequence, /*from_thread=*/false);
 }
@@ -527,17 +529,13 @@ bool Reactor::cancel_call(std::uint64_t sequence, bool from_thread) {
     return true;
   }
   check_loop_thread("CallHandle::cancel");
-  Callback* slot = nullptr;
   if (sequence >= ready_first_ && sequence - ready_first_ < ready_.size()) {
-    slot = &ready_[sequence - ready_first_];
-    if (*slot != nullptr) ++ready_cancelled_;
+    dropped = ready_.cancel(sequence - ready_first_);
+    if (dropped != nullptr) ++ready_cancelled_;
   } else if (sequence >= batch_first_ + batch_next_ && sequence - batch_first_ < batch_.size()) {
-    slot = &batch_[sequence - batch_first_];
+    dropped = batch_.cancel(sequence - batch_first_);
   }
-  if (slot == nullptr || *slot == nullptr) return false;
-  dropped = std::move(*slot);
-  *slot = nullptr;
-  return true;
+  return dropped != nullptr;
 }
 
 bool Reactor::call_pending(std::uint64_t sequence, bool from_thread) const {
@@ -547,10 +545,10 @@ bool Reactor::call_pending(std::uint64_t sequence, bool from_thread) const {
            incoming_[sequence - incoming_first_] != nullptr;
   }
   if (sequence >= ready_first_ && sequence - ready_first_ < ready_.size()) {
-    return ready_[sequence - ready_first_] != nullptr;
+    return ready_.pending(sequence - ready_first_);
   }
   return sequence >= batch_first_ + batch_next_ && sequence - batch_first_ < batch_.size() &&
-         batch_[sequence - batch_first_] != nullptr;
+         batch_.pending(sequence - batch_first_);
 }
 
 // ---- Running ----
@@ -737,10 +735,8 @@ void Reactor::run_turn() {
   ready_first_ += batch_.size();
   ready_cancelled_ = 0;
   for (batch_next_ = 0; batch_next_ < batch_.size();) {
-    Callback callback = std::move(batch_[batch_next_++]);
-    if (callback == nullptr) continue;  // cancelled
     try {
-      callback();
+      batch_.run(batch_next_++);
     } catch (...) {
       report_error(std::current_exception(), "call_soon callback");
     }
@@ -751,9 +747,7 @@ void Reactor::run_turn() {
   batch_first_ = 0;
   batch_next_ = 0;
   // A burst's capacity is given back once the queues are quiet again.
-  if (batch_.capacity() > kKeepCapacity && ready_.size() < kKeepCapacity / 4) {
-    std::vector<Callback>().swap(batch_);
-  }
+  if (batch_.capacity() > kKeepCapacity && ready_.size() < kKeepCapacity / 4) batch_.release();
 
   // 2. Cross-thread callbacks taken in so far.
   if (incoming_pending_.load(std::memory_order_acquire)) {
@@ -1187,28 +1181,6 @@ Reactor::Counts Reactor::counts() const {
   std::lock_guard lock(incoming_mu_);
   counts.from_thread = incoming_.size() - incoming_cancelled_;
   return counts;
-}
-
-// ---- Tasks ----
-
-void detail::TaskTracker::attach(Reactor& reactor, TaskContext& context) {
-  context.reactor = &reactor;
-  context.prev = nullptr;
-  context.next = reactor.tasks_;
-  if (reactor.tasks_ != nullptr) reactor.tasks_->prev = &context;
-  reactor.tasks_ = &context;
-  ++reactor.task_count_;
-}
-
-void detail::TaskTracker::detach(Reactor& reactor, TaskContext& context) {
-  if (context.prev != nullptr) {
-    context.prev->next = context.next;
-  } else {
-    reactor.tasks_ = context.next;
-  }
-  if (context.next != nullptr) context.next->prev = context.prev;
-  context.prev = context.next = nullptr;
-  --reactor.task_count_;
 }
 
 }  // namespace weft

@@ -49,6 +49,7 @@
 #define WEFT_CORE_REACTOR_H_
 
 #include <atomic>
+#include <coroutine>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -67,6 +68,7 @@
 #include "weft/core/backend.h"
 #include "weft/core/call_handle.h"
 #include "weft/core/clock.h"
+#include "weft/core/detail/ready_queue.h"
 #include "weft/core/detail/task_context.h"
 #include "weft/core/detail/timer_queue.h"
 #include "weft/core/time.h"
@@ -182,7 +184,9 @@ class Reactor final : private LoopHooks {
       }
       return *this;
     }
-    ~RealTimeAlarm() { release(); }
+    ~RealTimeAlarm() {
+      if (reactor_ != nullptr) release();  // inline: a blocking run() makes an empty one each time
+    }
     // Ends the alarm early (idempotent).
     void release();
 
@@ -332,6 +336,12 @@ class Reactor final : private LoopHooks {
   static void free_watcher(Watcher* watcher);
   // Runs every callback of `batch`, then empties it (keeping its capacity).
   void run_batch(std::vector<Callback>& batch, std::string_view where);
+  // Queues a plain call for the next turn (detail::TaskTracker::call_soon).
+  void push_ready(detail::ReadyQueue::PlainFunction fn, void* a, void* b) {
+    check_loop_thread("call_soon");
+    ready_.push(fn, a, b);
+    if (!turn_requested_) request_turn();
+  }
   void check_loop_thread(const char* what) const;
   // Throws UsageError in a forked child (see "fork" above).
   void check_not_forked(const char* what) const;
@@ -355,8 +365,8 @@ class Reactor final : private LoopHooks {
   ErrorHandler error_handler_;
 
   // Loop-thread state.
-  std::vector<Callback> ready_;  // queued for the next turn
-  std::vector<Callback> batch_;  // the batch of the current turn
+  detail::ReadyQueue ready_;  // queued for the next turn
+  detail::ReadyQueue batch_;  // the batch of the current turn
   std::vector<Callback> incoming_batch_;
   // Every call_soon callback has a sequence number, counted without storing it: ready_[i] has
   // ready_first_ + i, batch_[i] has batch_first_ + i. A CallHandle names one by it; cancelling
@@ -405,11 +415,41 @@ class Reactor final : private LoopHooks {
 };
 
 namespace detail {
-// Lets the task machinery (core/spawn.h) register live tasks with their
-// reactor.
+// Lets the task machinery (core/spawn.h, core/deferred.h, ...) register live tasks with their
+// reactor and queue their resumptions. Inline: a spawn does each of these once.
 struct TaskTracker {
-  static void attach(Reactor& reactor, TaskContext& context);
-  static void detach(Reactor& reactor, TaskContext& context);
+  static void attach(Reactor& reactor, TaskContext& context) noexcept {
+    context.reactor = &reactor;
+    context.prev = nullptr;
+    context.next = reactor.tasks_;
+    if (reactor.tasks_ != nullptr) reactor.tasks_->prev = &context;
+    reactor.tasks_ = &context;
+    ++reactor.task_count_;
+  }
+  static void detach(Reactor& reactor, TaskContext& context) noexcept {
+    if (context.prev != nullptr) {
+      context.prev->next = context.next;
+    } else {
+      reactor.tasks_ = context.next;
+    }
+    if (context.next != nullptr) context.next->prev = context.prev;
+    context.prev = context.next = nullptr;
+    --reactor.task_count_;
+  }
+  // Queues fn(a, b) for the reactor's next turn, in call_soon's order: no Callback, no
+  // CallHandle, no context captured (a resumption installs its task's own). Loop thread only.
+  static void call_soon(Reactor& reactor, ReadyQueue::PlainFunction fn, void* a, void* b) {
+    reactor.push_ready(fn, a, b);
+  }
+  // Queues context.resume(handle) for the next turn.
+  static void resume_soon(TaskContext& context, std::coroutine_handle<> handle) {
+    call_soon(
+        *context.reactor,
+        [](void* c, void* h) {
+          static_cast<TaskContext*>(c)->resume(std::coroutine_handle<>::from_address(h));
+        },
+        &context, handle.address());
+  }
 };
 }  // namespace detail
 

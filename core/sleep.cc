@@ -7,10 +7,13 @@ namespace weft {
 bool SleepAwaiter::suspend(std::coroutine_handle<> handle, detail::TaskContext& context) {
   if (!begin(handle, context, &SleepAwaiter::stop)) return false;
   Reactor& reactor = *context.reactor;
-  detail::NoContext root;  // resume_now() installs the task's context
   if (delay_ <= Duration::zero()) {
-    reactor.call_soon([this] { resume_now(); });
+    // resume_now() installs the task's context.
+    detail::TaskTracker::call_soon(
+        reactor, [](void* self, void*) { static_cast<SleepAwaiter*>(self)->resume_now(); }, this,
+        nullptr);
   } else {
+    detail::NoContext root;  // resume_now() installs the task's context
     timer_ = reactor.call_later(delay_, [this] { resume_now(); });
   }
   return true;

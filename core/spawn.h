@@ -60,8 +60,10 @@ class SpawnedTask final : public DeferredState<T>, private TaskContext {
     self.set_cancel_function([](void* task) { static_cast<TaskContext*>(task)->request_cancel(); },
                              &context);
     self.reactor_ref_ = state;
-    NoContext no_capture;  // the task's context is installed when it starts
-    reactor.call_soon([&self] { self.begin(); });
+    // The task's context is installed when it starts (begin() resumes through the context).
+    TaskTracker::call_soon(
+        reactor, [](void* task, void*) { static_cast<SpawnedTask*>(task)->begin(); }, &self,
+        nullptr);
     return Deferred<T>(std::move(state));
   }
 

@@ -45,9 +45,9 @@ void TaskGroup::enter(detail::TaskContext& opener) {
 
 void TaskGroup::launch(detail::GroupChild child) {
   detail::TaskContext* context = child.handle().promise().context();
-  context->vars = detail::current_context();  // the starter's context variables
-  detail::NoContext no_capture;               // installed by resume() instead
-  opener_->reactor->call_soon([context, handle = child.handle()] { context->resume(handle); });
+  // The starter's context variables, installed by resume() when the child starts.
+  context->vars = detail::current_context();
+  detail::TaskTracker::resume_soon(*context, child.handle());
 }
 
 void TaskGroup::note_outcome(std::exception_ptr error) {

@@ -151,7 +151,19 @@ void EventualStateBase::set_canceller(absl::AnyInvocable<void()> canceller) {
 }
 
 void EventualStateBase::set_canceller(std::shared_ptr<ReactorLink> link, Deferred<void> task) {
-  install(Canceller{.function = nullptr, .link = std::move(link), .task = std::move(task)});
+  {
+    // install()'s rule, with the two members put in place (each move of a whole Canceller is
+    // its three members' moves).
+    std::lock_guard lock(mu_);
+    if (!cancel_requested_) {
+      if (!done_) {
+        canceller_.link = std::move(link);
+        canceller_.task.emplace(std::move(task));
+      }
+      return;
+    }
+  }
+  Canceller{.function = nullptr, .link = std::move(link), .task = std::move(task)}();
 }
 
 void EventualStateBase::fail(std::exception_ptr error) {

@@ -29,8 +29,11 @@
 #ifndef WEFT_CORE_DETAIL_RECYCLER_H_
 #define WEFT_CORE_DETAIL_RECYCLER_H_
 
+#include <array>
 #include <cstddef>
 #include <new>
+
+#include "weft/core/detail/fast_tls.h"
 
 namespace weft::detail {
 
@@ -50,11 +53,81 @@ inline constexpr bool kRecycling = true;
 inline constexpr std::size_t kMaxRecycledSize = 1024;
 inline constexpr std::size_t kMaxCachedBytes = std::size_t{8} << 20;
 
+// The per-thread cache, here so that the common allocation and deallocation are inline (a
+// pointer pop or push; as calls into weft_core they were a sixth of a spawn). Class c holds
+// blocks of (c + 1) * kStep bytes; size 0 shares class 0. Trivially destructible, so that it
+// may be used at any point of the thread's exit; `exited` is set once it has been emptied
+// there (recycler.cc).
+struct RecyclerCache {
+  static constexpr std::size_t kStep = 16;
+  static constexpr std::size_t kClasses = kMaxRecycledSize / kStep;
+  static constexpr std::size_t class_of(std::size_t size) {
+    return size == 0 ? 0 : (size - 1) / kStep;
+  }
+  static constexpr std::size_t class_size(std::size_t c) { return (c + 1) * kStep; }
+
+  struct FreeBlock {
+    FreeBlock* next;
+  };
+
+  std::array<FreeBlock*, kClasses> heads{};
+  std::array<std::size_t, kClasses> class_bytes{};
+  std::size_t bytes = 0;
+  std::size_t fullest = 0;  // a class holding the most bytes, or close to it (a hint)
+  bool exited = false;
+
+  void push(std::size_t c, void* block) noexcept {
+    heads[c] = new (block) FreeBlock{heads[c]};
+    class_bytes[c] += class_size(c);
+    bytes += class_size(c);
+    if (class_bytes[c] > class_bytes[fullest]) fullest = c;
+  }
+  FreeBlock* pop(std::size_t c) noexcept {
+    FreeBlock* block = heads[c];
+    if (block != nullptr) {
+      heads[c] = block->next;
+      class_bytes[c] -= class_size(c);
+      bytes -= class_size(c);
+    }
+    return block;
+  }
+};
+
+// This thread's cache while it is in use (from its first recycled block to the thread's exit),
+// null otherwise. Initial-exec (core/detail/fast_tls.h): read by every allocation.
+WEFT_FAST_TLS inline constinit thread_local RecyclerCache* t_recycler = nullptr;
+
+// The slow paths (recycler.cc): a class with no free block, a full cache, a thread whose cache
+// is not in use yet or any more, a block too large to cache.
+void* recycled_allocate_slow(std::size_t size);
+void recycled_deallocate_slow(void* block, std::size_t size) noexcept;
+
 // A block of at least `size` bytes, aligned for any object up to
 // __STDCPP_DEFAULT_NEW_ALIGNMENT__. Throws std::bad_alloc.
-void* recycled_allocate(std::size_t size);
+inline void* recycled_allocate(std::size_t size) {
+  if constexpr (kRecycling) {
+    RecyclerCache* cache = t_recycler;
+    if (cache != nullptr && size <= kMaxRecycledSize) {
+      if (void* block = cache->pop(RecyclerCache::class_of(size))) return block;
+    }
+  }
+  return recycled_allocate_slow(size);
+}
+
 // Returns a block from recycled_allocate(size) (the same size).
-void recycled_deallocate(void* block, std::size_t size) noexcept;
+inline void recycled_deallocate(void* block, std::size_t size) noexcept {
+  if constexpr (kRecycling) {
+    RecyclerCache* cache = t_recycler;
+    if (cache != nullptr && size <= kMaxRecycledSize) {
+      const std::size_t c = RecyclerCache::class_of(size);
+      if (cache->bytes + RecyclerCache::class_size(c) <= kMaxCachedBytes) {
+        cache->push(c, block);
+        return;
+      }
+    }
+  }
+  recycled_deallocate_slow(block, size);
+}
 
 // How many bytes this thread's cache holds (for tests).
 std::size_t recycled_cached_bytes() noexcept;

@@ -34,11 +34,15 @@ void Suspension::cancel(void* self_ptr) {
   auto* self = static_cast<Suspension*>(self_ptr);
   self->cancelled_ = true;
   if (self->on_cancel_(*self)) {
-    NoContext root;  // the task's own context is installed when it resumes
-    self->context_->reactor->call_soon([self] {
-      self->suspended_ = false;
-      self->context_->resume(self->handle_);
-    });
+    // The task's own context is installed when it resumes.
+    TaskTracker::call_soon(
+        *self->context_->reactor,
+        [](void* suspension, void*) {
+          auto* self = static_cast<Suspension*>(suspension);
+          self->suspended_ = false;
+          self->context_->resume(self->handle_);
+        },
+        self, nullptr);
   }
 }
 

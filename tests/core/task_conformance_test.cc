@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
+#include "weft/core/call_handle.h"
 #include "weft/core/cancel_scope.h"
 #include "weft/core/deferred.h"
 #include "weft/core/errors.h"
@@ -144,6 +145,32 @@ TEST_P(TaskConformance, SleepOfZeroYieldsToCallbacksQueuedBeforeIt) {
   Deferred<void> result = spawn(reactor(), yielder(order));
   ASSERT_TRUE(run_until([&] { return result.called(); }));
   EXPECT_THAT(order, ElementsAre("task start", "callback", "task resumed"));
+}
+
+// Task starts and resumptions share the ready queue with call_soon callbacks (as plain
+// entries, core/detail/ready_queue.h): one FIFO order, and cancelling a callback between them
+// skips only that callback.
+TEST_P(TaskConformance, TaskStartsAndResumptionsKeepCallSoonOrderWithCallbacks) {
+  std::vector<std::string> order;
+  auto task = [](std::vector<std::string>& order, std::string name) -> Task<void> {
+    order.push_back(name + " start");
+    co_await sleep(0ms);
+    order.push_back(name + " resumed");
+  };
+  reactor().call_soon([&] { order.push_back("callback 1"); });
+  Deferred<void> a = spawn(reactor(), task(order, "a"));
+  CallHandle cancelled = reactor().call_soon([&] { order.push_back("cancelled"); });
+  reactor().call_soon([&] { order.push_back("callback 2"); });
+  Deferred<void> b = spawn(reactor(), task(order, "b"));
+  reactor().call_soon([&] {
+    order.push_back("callback 3");
+    reactor().call_soon([&] { order.push_back("callback 4"); });
+  });
+  EXPECT_TRUE(cancelled.cancel());
+  EXPECT_FALSE(cancelled.pending());
+  ASSERT_TRUE(run_until([&] { return a.called() && b.called() && order.size() == 8; }));
+  EXPECT_THAT(order, ElementsAre("callback 1", "a start", "callback 2", "b start", "callback 3",
+                                 "a resumed", "b resumed", "callback 4"));
 }
 
 TEST_P(TaskConformance, CancelWakesASleepingTaskWithCancelledAndItsCleanupRuns) {
