@@ -134,36 +134,30 @@ void EventualStateBase::cancel() {
   canceller();
 }
 
-void EventualStateBase::install(Canceller canceller) {
+template <typename Put>
+void EventualStateBase::install(Put put) {
   {
     std::lock_guard lock(mu_);
     // A work abandoned before its canceller arrived is still cancelled.
     if (!cancel_requested_) {
-      if (!done_) canceller_ = std::move(canceller);
+      if (!done_) put(canceller_);
       return;
     }
   }
+  Canceller canceller;
+  put(canceller);
   canceller();
 }
 
 void EventualStateBase::set_canceller(absl::AnyInvocable<void()> canceller) {
-  install(Canceller{.function = std::move(canceller), .link = nullptr, .task = std::nullopt});
+  install([&](Canceller& into) { into.function = std::move(canceller); });
 }
 
 void EventualStateBase::set_canceller(std::shared_ptr<ReactorLink> link, Deferred<void> task) {
-  {
-    // install()'s rule, with the two members put in place (each move of a whole Canceller is
-    // its three members' moves).
-    std::lock_guard lock(mu_);
-    if (!cancel_requested_) {
-      if (!done_) {
-        canceller_.link = std::move(link);
-        canceller_.task.emplace(std::move(task));
-      }
-      return;
-    }
-  }
-  Canceller{.function = nullptr, .link = std::move(link), .task = std::move(task)}();
+  install([&](Canceller& into) {
+    into.link = std::move(link);
+    into.task.emplace(std::move(task));
+  });
 }
 
 void EventualStateBase::fail(std::exception_ptr error) {

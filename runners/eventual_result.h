@@ -163,7 +163,10 @@ class EventualStateBase {
     // Runs it, if there is one (once: it is left empty).
     void operator()();
   };
-  void install(Canceller canceller);
+  // Puts the canceller in place with `put(Canceller&)` (member by member: moving a whole
+  // Canceller is three members' moves), or runs it at once if cancel() came first.
+  template <typename Put>
+  void install(Put put);
 
   const Reactor* reactor_;
   const std::thread::id loop_thread_;
