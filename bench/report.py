@@ -604,7 +604,8 @@ def main(results, md_path, svg_path):
             f"{len(ops)} operations not measured by a later run")
         lines.append(f"* {which}: commit {c.get('commit', '?')}, run {c.get('date', '?')}, "
                      f"{c.get('repetitions', '?')} repetitions"
-                     f"{', ' + c['bench_args'] if c.get('bench_args') else ''}; {describe_load(c)}")
+                     f"{', ' + c['bench_args'] if c.get('bench_args') else ''}"
+                     f"{', pinned with `' + c['pinned'] + '`' if c.get('pinned') else ''}; {describe_load(c)}")
     try:
         versions = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Version}\\n", "libuv1-dev",
                                    "libevent-dev", "libboost1.81-dev", "libbenchmark-dev", "nginx", "wrk"],
