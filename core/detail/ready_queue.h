@@ -92,9 +92,11 @@ class ReadyQueue {
     }
 
     bool pending() const { return fn != nullptr ? fn != &nothing : callback != nullptr; }
-    // A callback that ran: destroyed now, and the entry becomes a call that does nothing.
+    // A callback that ran: destroyed now, and the entry becomes a call that does nothing (with
+    // its arguments set, so that no later read of the entry sees a member that is not alive).
     void retire() noexcept {
       callback.~Callback();
+      args = {nullptr, nullptr};
       fn = &nothing;
     }
   };
