@@ -28,18 +28,6 @@
 #include "weft/core/timer.h"
 #include "weft/core/virtual_clock.h"
 
-// Debug builds check the loop-thread rule on every loop-thread-only entry
-// point, and throw UsageError when it is broken (from a destructor that becomes
-// std::terminate: destroying a reactor's objects on another thread while it
-// runs has no safe way on).
-#ifndef WEFT_THREAD_CHECKS
-#ifdef NDEBUG
-#define WEFT_THREAD_CHECKS 0
-#else
-#define WEFT_THREAD_CHECKS 1
-#endif
-#endif
-
 namespace weft {
 namespace {
 

@@ -75,6 +75,18 @@
 #include "weft/core/timer_handle.h"
 #include "weft/core/watch.h"
 
+// Debug builds check the loop-thread rule on every loop-thread-only entry
+// point, and throw UsageError when it is broken (from a destructor that becomes
+// std::terminate: destroying a reactor's objects on another thread while it
+// runs has no safe way on). Release builds compile the checks out.
+#ifndef WEFT_THREAD_CHECKS
+#ifdef NDEBUG
+#define WEFT_THREAD_CHECKS 0
+#else
+#define WEFT_THREAD_CHECKS 1
+#endif
+#endif
+
 namespace weft {
 
 namespace detail {
@@ -336,12 +348,6 @@ class Reactor final : private LoopHooks {
   static void free_watcher(Watcher* watcher);
   // Runs every callback of `batch`, then empties it (keeping its capacity).
   void run_batch(std::vector<Callback>& batch, std::string_view where);
-  // Queues a plain call for the next turn (detail::TaskTracker::call_soon).
-  void push_ready(detail::ReadyQueue::PlainFunction fn, void* a, void* b) {
-    check_loop_thread("call_soon");
-    ready_.push(fn, a, b);
-    if (!turn_requested_) request_turn();
-  }
   void check_loop_thread(const char* what) const;
   // Throws UsageError in a forked child (see "fork" above).
   void check_not_forked(const char* what) const;
@@ -439,7 +445,11 @@ struct TaskTracker {
   // Queues fn(a, b) for the reactor's next turn, in call_soon's order: no Callback, no
   // CallHandle, no context captured (a resumption installs its task's own). Loop thread only.
   static void call_soon(Reactor& reactor, ReadyQueue::PlainFunction fn, void* a, void* b) {
-    reactor.push_ready(fn, a, b);
+#if WEFT_THREAD_CHECKS
+    reactor.check_loop_thread("call_soon");  // the public call a wrong thread would have made
+#endif
+    reactor.ready_.push(fn, a, b);
+    if (!reactor.turn_requested_) reactor.request_turn();
   }
   // Queues context.resume(handle) for the next turn.
   static void resume_soon(TaskContext& context, std::coroutine_handle<> handle) {

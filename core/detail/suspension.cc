@@ -37,12 +37,8 @@ void Suspension::cancel(void* self_ptr) {
     // The task's own context is installed when it resumes.
     TaskTracker::call_soon(
         *self->context_->reactor,
-        [](void* suspension, void*) {
-          auto* self = static_cast<Suspension*>(suspension);
-          self->suspended_ = false;
-          self->context_->resume(self->handle_);
-        },
-        self, nullptr);
+        [](void* suspension, void*) { static_cast<Suspension*>(suspension)->resume_now(); }, self,
+        nullptr);
   }
 }
 

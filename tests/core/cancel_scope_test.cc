@@ -240,7 +240,8 @@ TEST_P(CancelScopeTest, OuterCancelWhileInsideAnInnerScopeReachesTheOuterTask) {
     (void)value;
   };
   Deferred<void> result = spawn(reactor(), task(&log));
-  reactor().call_later(1ms, [&] { result.cancel(); });
+  ASSERT_TRUE(run_until_suspended());
+  result.cancel();
   ASSERT_TRUE(run_until([&] { return result.called(); }));
   EXPECT_THROW(result.check(), Cancelled) << "the inner scope did not absorb the outer cancel";
   EXPECT_TRUE(log.empty());

@@ -185,7 +185,8 @@ TEST_P(TaskConformance, CancelWakesASleepingTaskWithCancelledAndItsCleanupRuns) 
     co_return 1;
   };
   Deferred<int> result = spawn(reactor(), sleeper(log));
-  reactor().call_later(5ms, [&] { result.cancel(); });
+  ASSERT_TRUE(run_until_suspended());
+  result.cancel();
   ASSERT_TRUE(run_until([&] { return result.called(); }));
   EXPECT_THAT(log, ElementsAre("cleanup"));
   EXPECT_THROW(result.check(), Cancelled);
@@ -221,7 +222,8 @@ TEST_P(TaskConformance, CancellationRepeatsAtEveryAwaitUntilTheTaskEnds) {
     co_return log;
   };
   Deferred<std::string> result = spawn(reactor(), stubborn());
-  reactor().call_later(2ms, [&] { result.cancel(); });
+  ASSERT_TRUE(run_until_suspended());
+  result.cancel();
   ASSERT_TRUE(run_until([&] { return result.called(); }));
   EXPECT_EQ(result.value(), "cancelled;cancelled;cancelled;");
 }
@@ -245,7 +247,8 @@ TEST_P(TaskConformance, CleanupThatAwaitsAfterCancellationRunsInAShield) {
     co_return done;
   };
   Deferred<std::string> result = spawn(reactor(), task());
-  reactor().call_later(2ms, [&] { result.cancel(); });
+  ASSERT_TRUE(run_until_suspended());
+  result.cancel();
   ASSERT_TRUE(run_until([&] { return result.called(); }));
   EXPECT_EQ(result.value(), "cleaned up after cancel, then cancelled again");
 }
@@ -275,7 +278,8 @@ TEST_P(TaskConformance, CancellingAnOuterTaskCancelsTheDeferredItAwaits) {
   inner.add_errback([&](std::exception_ptr) { inner_cancelled = true; });
   auto outer = [](Deferred<int> d) -> Task<int> { co_return co_await d; };
   Deferred<int> result = spawn(reactor(), outer(inner));
-  reactor().call_later(2ms, [&] { result.cancel(); });
+  ASSERT_TRUE(run_until_suspended());
+  result.cancel();
   ASSERT_TRUE(run_until([&] { return result.called(); }));
   EXPECT_TRUE(inner_cancelled);
   EXPECT_THROW(result.check(), Cancelled);
@@ -362,7 +366,8 @@ TEST_P(TaskConformance, CancellingAWaitForReadinessRemovesTheWatcher) {
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
   auto reader = [](int fd) -> Task<void> { co_await wait_readable(fd); };
   Deferred<void> result = spawn(reactor(), reader(fds[0]));
-  reactor().call_later(2ms, [&] { result.cancel(); });
+  ASSERT_TRUE(run_until_suspended());
+  result.cancel();
   ASSERT_TRUE(run_until([&] { return result.called(); }));
   EXPECT_THROW(result.check(), Cancelled);
   EXPECT_EQ(reactor().counts().watches, 0u);

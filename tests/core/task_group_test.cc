@@ -220,7 +220,8 @@ TEST_P(TaskGroupTest, OuterCancellationReachesEveryChildAndRaisesCancelled) {
     log->push_back("not reached");
   };
   Deferred<void> result = spawn(reactor(), parent(&log));
-  reactor().call_later(2ms, [&] { result.cancel(); });
+  ASSERT_TRUE(run_until_suspended());
+  result.cancel();
   ASSERT_TRUE(run_until([&] { return result.called(); }));
   EXPECT_THROW(result.check(), Cancelled);
   EXPECT_THAT(log, UnorderedElementsAre("child 1 cancelled", "child 2 cancelled"));
@@ -324,7 +325,8 @@ TEST_P(TaskGroupTest, CancellingTheTaskWaitingInStartCancelsTheChild) {
     });
   };
   Deferred<void> result = spawn(reactor(), parent(&log));
-  reactor().call_later(2ms, [&] { result.cancel(); });
+  ASSERT_TRUE(run_until_suspended());
+  result.cancel();
   ASSERT_TRUE(run_until([&] { return result.called(); }));
   EXPECT_THROW(result.check(), Cancelled);
   EXPECT_THAT(log, ElementsAre("starting child cancelled"));

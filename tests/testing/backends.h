@@ -185,6 +185,12 @@ class ReactorTest : public ::testing::TestWithParam<std::string> {
                  std::chrono::milliseconds limit = std::chrono::seconds(20)) {
     return weft::testing::run_until(*reactor_, done, limit);
   }
+  // Runs turns until nothing is ready: every task spawned so far has started and waits on a
+  // timer, an fd or a Deferred. Tests that cancel a task "while it waits" cancel after this, not
+  // from a timer, which a loaded machine can fire before the task has even started.
+  bool run_until_suspended() {
+    return run_until([this] { return reactor_->counts().ready == 0; });
+  }
 
   std::unique_ptr<Reactor> reactor_;
 
