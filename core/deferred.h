@@ -56,6 +56,9 @@ class Deferred;
 
 namespace detail {
 
+template <typename T>
+class SpawnedTask;  // core/spawn.h
+
 // The part of a Deferred's state that does not depend on T.
 class DeferredStateBase {
  public:

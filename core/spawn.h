@@ -49,13 +49,16 @@ template <typename T>
 class SpawnedTask final : public DeferredState<T>, private TaskContext {
  public:
   static Deferred<T> start(Reactor& reactor, Task<T> task) {
+    if (!task.valid()) [[unlikely]] {
+      throw_empty_task("spawn()");
+    }
     auto state = std::allocate_shared<SpawnedTask>(RecyclingAllocator<SpawnedTask>());
     SpawnedTask& self = *state;
     TaskContext& context = self;
     context.root = std::move(task).release_for_detail();
     context.spawned = &kRoot;
     context.vars = current_context();
-    self.frame().promise().context_ = &context;  // with no continuation: a spawned root (task.h)
+    self.frame().promise().adopt_as_root(context);  // no continuation: a spawned root (task.h)
     TaskTracker::attach(reactor, context);
     self.set_cancel_function([](void* task) { static_cast<TaskContext*>(task)->request_cancel(); },
                              &context);
@@ -91,7 +94,7 @@ class SpawnedTask final : public DeferredState<T>, private TaskContext {
 
   static std::coroutine_handle<> finished(TaskContext& context) noexcept {
     SpawnedTask& self = of(context);
-    self.end(self.frame().promise().error_, /*started=*/true);
+    self.end(self.frame().promise().error(), /*started=*/true);
     return std::noop_coroutine();
   }
 
@@ -113,7 +116,7 @@ class SpawnedTask final : public DeferredState<T>, private TaskContext {
       } else if constexpr (std::is_void_v<T>) {
         this->succeed();
       } else {
-        this->succeed(std::move(*frame().promise().value_));
+        this->succeed(std::move(*frame().promise().value()));
       }
     }
     free_frame_and_leave();

@@ -40,9 +40,6 @@ class Task;
 
 namespace detail {
 
-template <typename T>
-class SpawnedTask;
-
 class TaskPromiseBase : public RecycledFrame {
  public:
   std::suspend_always initial_suspend() noexcept { return {}; }
@@ -68,11 +65,15 @@ class TaskPromiseBase : public RecycledFrame {
   // The spawned task this coroutine belongs to (set when it is awaited).
   TaskContext* context() const noexcept { return context_; }
 
+  // For the owner of a root frame (a spawned task, core/spawn.h; a runner's submitted task):
+  // makes this frame the root of `context`, which the context's SpawnedRoot ends; and, once it
+  // has finished, its error (null if it returned).
+  void adopt_as_root(TaskContext& context) noexcept { context_ = &context; }
+  std::exception_ptr& error() noexcept { return error_; }
+
  protected:
   template <typename>
   friend class weft::Task;
-  template <typename>
-  friend class SpawnedTask;
   std::coroutine_handle<> continuation_;
   TaskContext* context_ = nullptr;
   std::exception_ptr error_;
@@ -90,10 +91,10 @@ class TaskPromise : public TaskPromiseBase {
     if (error_) std::rethrow_exception(error_);
     return std::move(*value_);
   }
+  // For a root frame's owner: the value, once it has returned one.
+  std::optional<T>& value() noexcept { return value_; }
 
  private:
-  template <typename>
-  friend class SpawnedTask;
   std::optional<T> value_;
 };
 

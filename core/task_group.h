@@ -188,6 +188,9 @@ class TaskGroup {
   template <typename T>
   void start_soon(Task<T> task) {
     check_open();
+    if (!task.valid()) [[unlikely]] {
+      detail::throw_empty_task("TaskGroup::start_soon()");
+    }
     launch(detail::run_child(*this, std::move(task), nullptr));
   }
 

@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "weft/core/errors.h"
-#include "weft/core/spawn.h"
 #include "weft/runners/detail/abandoned.h"
 
 namespace weft {
@@ -39,9 +38,8 @@ BlockingRunner::~BlockingRunner() {
   link_->sever();
 }
 
-void BlockingRunner::start(Task<void> task, std::shared_ptr<detail::EventualStateBase> state) {
-  // cancel() may come from any thread; the Deferred belongs to the loop thread.
-  state->set_canceller(link_, spawn(*reactor_, std::move(task)));
+void BlockingRunner::start(detail::SubmittedTask task) {
+  std::move(task).start_on(*reactor_, link_);  // this thread owns the loop
 }
 
 void BlockingRunner::drive(detail::EventualStateBase& state, std::optional<TimePoint> deadline) {

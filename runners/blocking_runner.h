@@ -51,7 +51,7 @@ class BlockingRunner final : public Runner, private detail::EventualDriver {
   Reactor& reactor() override { return *reactor_; }
 
  protected:
-  void start(Task<void> task, std::shared_ptr<detail::EventualStateBase> state) override;
+  void start(detail::SubmittedTask task) override;
   detail::EventualDriver* driver() override { return this; }
   void after_cancel(detail::EventualStateBase& state) override;
 

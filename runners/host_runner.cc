@@ -7,7 +7,6 @@
 #include <utility>
 
 #include "weft/core/errors.h"
-#include "weft/core/spawn.h"
 #include "weft/runners/detail/abandoned.h"
 
 namespace weft {
@@ -36,7 +35,7 @@ HostRunner::~HostRunner() {
     if (std::shared_ptr<detail::EventualStateBase> state = weak.lock()) {
       // Fail first, then cancel (the task winds down in the host's loop): the other order lets
       // the loop finish the cancellation first and report Cancelled instead.
-      state->abandon(std::make_exception_ptr(RunnerShutDown()));
+      detail::EventualStateBase::abandon(state, std::make_exception_ptr(RunnerShutDown()));
     }
   }
   shut_down_background();
@@ -82,25 +81,24 @@ void HostRunner::shut_down_background() {
   }
 }
 
-void HostRunner::start(Task<void> task, std::shared_ptr<detail::EventualStateBase> state) {
+void HostRunner::start(detail::SubmittedTask task) {
   {
     std::lock_guard lock(mu_);
     std::erase_if(pending_, [](const auto& weak) {
       auto state = weak.lock();
       return state == nullptr || state->ready();
     });
-    pending_.push_back(state);
+    pending_.push_back(task.state());
   }
   // The host's loop may be on another thread: hand the task over. If the runner is gone by the
   // time the callback runs, the task is dropped (its result already failed with RunnerShutDown).
   auto link = link_;
   // The callback must not touch the runner (it may be gone by then), only the reactor, which
   // outlives it and is running the callback.
-  link->call_from_thread(
-      [reactor = &reactor_, link, task = std::move(task), state = std::move(state)]() mutable {
-        if (!link->linked()) return;
-        state->set_canceller(link, spawn(*reactor, std::move(task)));
-      });
+  link->call_from_thread([reactor = &reactor_, link, task = std::move(task)]() mutable {
+    if (!link->linked()) return;
+    std::move(task).start_on(*reactor, link);
+  });
 }
 
 }  // namespace weft

@@ -53,7 +53,7 @@ class HostRunner final : public Runner {
   std::thread::id loop_thread() const override { return host_thread_; }
 
  protected:
-  void start(Task<void> task, std::shared_ptr<detail::EventualStateBase> state) override;
+  void start(detail::SubmittedTask task) override;
 
  private:
   // Cancels the background work and waits for it (bounded) as the class comment says.

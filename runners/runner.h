@@ -88,11 +88,13 @@ class Runner {
   EventualResult<T> submit(Task<T> task);
 
  protected:
-  // Customization point: starts `task` on the loop. The task completes its
-  // state itself; it is the runner's job to make the task run, to install a
-  // canceller on `state` (callable from any thread), and to make sure nothing
-  // waits forever if the runner shuts down.
-  virtual void start(Task<void> task, std::shared_ptr<detail::EventualStateBase> state) = 0;
+  // Customization point: starts the submitted task on the loop. Call
+  // `std::move(task).start_on(reactor, link)` on the loop thread (or, before the loop first
+  // runs, on the thread that owns it), with a ReactorLink (runners/detail/reactor_link.h) that
+  // the runner severs before destroying the reactor: the result's cancel() goes through it. The
+  // task completes its result itself; dropping it unstarted (the runner is going away) fails
+  // the result with RunnerShutDown, so nothing waits forever.
+  virtual void start(detail::SubmittedTask task) = 0;
   // Customization point: how waiters on this runner's results make progress.
   // Null (the default) when another thread runs the loop.
   virtual detail::EventualDriver* driver() { return nullptr; }
@@ -126,10 +128,16 @@ class Runner {
 template <typename T>
 EventualResult<T> Runner::submit(Task<T> task) {
   check_not_forked();
+  if (!task.valid()) [[unlikely]] {
+    detail::throw_empty_task("Runner::run()/submit()");
+  }
+  // One block: the result's state is also the task's context (runners/detail/eventual_state.h).
   auto state = std::allocate_shared<detail::EventualState<T>>(
-      detail::RecyclingAllocator<detail::EventualState<T>>(), &reactor(), loop_thread(), driver());
-  start(detail::deliver(std::move(task), detail::ShutdownGuard<T>(state)), state);
-  return EventualResult<T>(std::move(state));
+      detail::RecyclingAllocator<detail::EventualState<T>>(), &reactor(), loop_thread(), driver(),
+      std::move(task));
+  EventualResult<T> result(state);
+  start(detail::SubmittedTask(std::move(state)));
+  return result;
 }
 
 template <typename T>

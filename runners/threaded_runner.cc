@@ -5,7 +5,6 @@
 #include <utility>
 
 #include "weft/core/backend_registry.h"
-#include "weft/core/spawn.h"
 #include "weft/runners/detail/abandoned.h"
 
 namespace weft {
@@ -75,7 +74,7 @@ void ThreadedRunner::loop() {
     shutdown_cv_.wait(lock, [this] { return stop_delivered_; });
   }
   // Destroyed here, on its own thread: unfinished tasks are destroyed, and
-  // their results fail with RunnerShutDown (see detail::ShutdownGuard).
+  // their results fail with RunnerShutDown (runners/detail/eventual_state.h).
   reactor_.reset();
 }
 
@@ -102,10 +101,9 @@ ThreadedRunner::~ThreadedRunner() {
   thread_.join();
 }
 
-void ThreadedRunner::start(Task<void> task, std::shared_ptr<detail::EventualStateBase> state) {
-  reactor_->call_from_thread([this, task = std::move(task), state = std::move(state)]() mutable {
-    state->set_canceller(link_, spawn(*reactor_, std::move(task)));
-  });
+void ThreadedRunner::start(detail::SubmittedTask task) {
+  reactor_->call_from_thread(
+      [this, task = std::move(task)]() mutable { std::move(task).start_on(*reactor_, link_); });
 }
 
 }  // namespace weft

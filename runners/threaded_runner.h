@@ -70,7 +70,7 @@ class ThreadedRunner final : public Runner {
   std::thread::id loop_thread() const override { return thread_.get_id(); }
 
  protected:
-  void start(Task<void> task, std::shared_ptr<detail::EventualStateBase> state) override;
+  void start(detail::SubmittedTask task) override;
 
  private:
   void loop();

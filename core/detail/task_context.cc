@@ -1,8 +1,16 @@
 #include "weft/core/detail/task_context.h"
 
+#include <string>
+
 #include "absl/container/inlined_vector.h"
+#include "weft/core/errors.h"
 
 namespace weft::detail {
+
+void throw_empty_task(const char* what) {
+  throw UsageError(std::string("weft: ") + what +
+                   " of an empty Task (one already moved from, awaited or started)");
+}
 
 void CancelNode::attach(CancelNode* new_parent, TaskContext* owner) noexcept {
   task = owner;

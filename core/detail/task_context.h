@@ -131,6 +131,10 @@ struct TaskContext {
   void* cancel_arg_ = nullptr;
 };
 
+// Throws UsageError: `what` (spawn(), a runner's submit()) was given an empty Task (moved
+// from), which has no frame to run.
+[[noreturn]] void throw_empty_task(const char* what);
+
 // While one is alive on this thread, resume_bounded() (core/deferred.h) queues resumptions
 // instead of running them; the outermost one runs the queue when it ends. CancelNode::cancel
 // holds one so that no task runs (and reshapes the tree) while the tree is being marked.

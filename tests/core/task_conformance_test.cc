@@ -20,6 +20,7 @@
 #include "weft/core/fd_wait.h"
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
+#include "weft/core/task_group.h"
 
 namespace weft {
 namespace {
@@ -190,6 +191,27 @@ TEST_P(TaskConformance, CancelWakesASleepingTaskWithCancelledAndItsCleanupRuns) 
   ASSERT_TRUE(run_until([&] { return result.called(); }));
   EXPECT_THAT(log, ElementsAre("cleanup"));
   EXPECT_THROW(result.check(), Cancelled);
+}
+
+TEST_P(TaskConformance, SpawningOrStartingAnEmptyTaskIsAUsageError) {
+  auto value = []() -> Task<int> { co_return 1; };
+  Task<int> task = value();
+  Deferred<int> first = spawn(reactor(), std::move(task));
+  EXPECT_THROW(spawn(reactor(), std::move(task)), UsageError);  // NOLINT(bugprone-use-after-move)
+  auto group_body = [](TaskGroup& group) -> Task<void> {
+    Task<int> moved = []() -> Task<int> { co_return 2; }();
+    group.start_soon(std::move(moved));
+    try {
+      group.start_soon(std::move(moved));  // NOLINT(bugprone-use-after-move)
+    } catch (const UsageError&) {
+      co_return;
+    }
+    throw std::runtime_error("no UsageError");
+  };
+  Deferred<void> grouped = spawn(reactor(), open_task_group(group_body));
+  ASSERT_TRUE(run_until([&] { return first.called() && grouped.called(); }));
+  EXPECT_EQ(first.value(), 1);
+  EXPECT_NO_THROW(grouped.check());
 }
 
 TEST_P(TaskConformance, TaskCancelledBeforeItStartsNeverRunsItsBody) {

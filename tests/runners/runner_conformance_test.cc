@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -124,6 +125,24 @@ TEST_P(RunnerConformance, CancelOfASubmittedTaskIsObservedInsideIt) {
   EXPECT_TRUE(observed->load());
 }
 
+TEST_P(RunnerConformance, CancelRightAfterSubmitFailsTheResultWithCancelled) {
+  // The cancel may reach the task before it starts (its body never runs) or at its first
+  // await; either way the result is the cancellation, not a shutdown or a value.
+  auto observed = std::make_shared<std::atomic<bool>>(false);
+  EventualResult<int> result = runner().submit(sleep_until_cancelled(observed));
+  result.cancel();
+  EXPECT_THROW(result.wait(), Cancelled);
+  EXPECT_EQ(runner().run(answer()), 42);
+}
+
+TEST_P(RunnerConformance, RunOrSubmitOfAnEmptyTaskIsAUsageError) {
+  Task<int> task = answer();
+  EXPECT_EQ(runner().run(std::move(task)), 42);
+  EXPECT_THROW(runner().run(std::move(task)), UsageError);     // NOLINT(bugprone-use-after-move)
+  EXPECT_THROW(runner().submit(std::move(task)), UsageError);  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(runner().run(answer()), 42);
+}
+
 TEST_P(RunnerConformance, RunFromInsideTheRunnersOwnLoopIsAUsageError) {
   Runner* self = &runner();
   auto reentrant = [](Runner* self) -> Task<std::string> {
@@ -143,6 +162,35 @@ TEST_P(RunnerConformance, ShuttingDownFailsPendingResultsWithRunnerShutDown) {
   runner_.reset();
   EXPECT_TRUE(pending.ready());
   EXPECT_THROW(pending.wait(), RunnerShutDown);
+}
+
+TEST_P(RunnerConformance, DestroyedRightAfterSubmitsEveryResultFailsAndEveryFrameIsFreedOnce) {
+  // Destroyed at once, the runner has some tasks not yet on the loop (the threaded and host
+  // runners hand them over later), some queued to start, maybe some started: each result fails
+  // with RunnerShutDown (a started one may also end Cancelled by the shutdown's cancellation),
+  // and each task's frame, with what its parameters own, is destroyed exactly once.
+  struct Counted {
+    explicit Counted(std::atomic<int>* alive) : alive(alive) { ++*alive; }
+    Counted(Counted&& other) noexcept : alive(std::exchange(other.alive, nullptr)) {}
+    ~Counted() {
+      if (alive != nullptr) --*alive;
+    }
+    std::atomic<int>* alive;
+  };
+  auto holds = [](Counted counted) -> Task<int> {
+    co_await sleep(1h);
+    co_return counted.alive != nullptr ? 1 : 0;
+  };
+  std::atomic<int> alive{0};
+  std::vector<EventualResult<int>> results;
+  for (int i = 0; i < 50; ++i) results.push_back(runner().submit(holds(Counted(&alive))));
+  runner_.reset();
+  host_.reset();  // the host runner's cancelled tasks wind down in the host's loop, if any
+  EXPECT_EQ(alive.load(), 0) << "a frame outlived its runner";
+  for (const EventualResult<int>& result : results) {
+    ASSERT_TRUE(result.ready());
+    EXPECT_THROW(result.wait(), RunnerShutDown);
+  }
 }
 
 // ---- A stop() of the runner's reactor ----
