@@ -518,12 +518,14 @@ bool Reactor::cancel_call(std::uint64_t sequence, bool from_thread) {
   }
   check_loop_thread("CallHandle::cancel");
   if (sequence >= ready_first_ && sequence - ready_first_ < ready_.size()) {
-    dropped = ready_.cancel(sequence - ready_first_);
-    if (dropped != nullptr) ++ready_cancelled_;
-  } else if (sequence >= batch_first_ + batch_next_ && sequence - batch_first_ < batch_.size()) {
-    dropped = batch_.cancel(sequence - batch_first_);
+    if (!ready_.cancel(sequence - ready_first_, dropped)) return false;
+    ++ready_cancelled_;
+    return true;
   }
-  return dropped != nullptr;
+  if (sequence >= batch_first_ + batch_next_ && sequence - batch_first_ < batch_.size()) {
+    return batch_.cancel(sequence - batch_first_, dropped);
+  }
+  return false;
 }
 
 bool Reactor::call_pending(std::uint64_t sequence, bool from_thread) const {

@@ -58,6 +58,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -125,6 +126,25 @@ class Reactor final : private LoopHooks {
   // Queues `callback` to run in the next turn, after everything queued before
   // it. The handle can cancel it until it starts running.
   CallHandle call_soon(Callback callback);
+  // The same, for a small trivially copyable callable (a lambda capturing a pointer or two, a
+  // function pointer): queued by value, with no Callback built, moved or destroyed. Inline.
+  template <detail::InlineCallable F>
+  CallHandle call_soon(F callable) {
+    if constexpr (std::is_pointer_v<F>) {
+      if (callable == nullptr) return call_soon(Callback(nullptr));  // the empty-callback error
+    }
+    // A call made under context variables runs under them: the Callback form captures them.
+    if (detail::t_context != nullptr) [[unlikely]] {
+      return call_soon(Callback(std::move(callable)));
+    }
+#if WEFT_THREAD_CHECKS
+    check_loop_thread("call_soon");
+#endif
+    const std::uint64_t sequence = ready_first_ + ready_.size();
+    ready_.push_inline(callable);
+    if (!turn_requested_) request_turn();
+    return CallHandle(this, sequence, /*from_thread=*/false);
+  }
   // Runs `callback` once, no earlier than `delay` (or `when`) from now. A
   // negative delay counts as zero; Duration::max() (or TimePoint::max()) means
   // never. The callback runs in a later turn, never inside this call, even if

@@ -3,23 +3,34 @@
 // Two kinds of entry share one order. A plain call is a function and two arguments: weft's own
 // resumptions (a task's context and the coroutine to resume) are queued this way, with no
 // Callback to build, move into the queue, move out and destroy (a fifth of a spawn's cost, in
-// `perf`, when every resumption was a Callback). The other is a user's Callback, kept in the
-// entry itself and run and destroyed in place. Only user callbacks are ever
-// cancelled (a CallHandle names them); a plain call always runs, or is dropped unrun with the
-// queue when its reactor is destroyed.
+// `perf`, when every resumption was a Callback); so is a user's small callable that is
+// trivially copyable (a lambda capturing a pointer or two: the common call_soon), its bytes
+// kept in the two arguments. The other is a user's Callback, kept in the entry itself and run
+// and destroyed in place. Only a user's entries are ever cancelled (a CallHandle names them);
+// weft's own plain calls always run, or are dropped unrun with the queue when its reactor is
+// destroyed.
 //
 // Threading: loop thread only (the reactor's).
 #ifndef WEFT_CORE_DETAIL_READY_QUEUE_H_
 #define WEFT_CORE_DETAIL_READY_QUEUE_H_
 
 #include <cstddef>
+#include <cstring>
 #include <new>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
 
 namespace weft::detail {
+
+// A callable the queue keeps by value in a plain entry: trivially copyable and destructible, no
+// larger or more aligned than two pointers, callable with no arguments.
+template <typename F>
+concept InlineCallable = std::is_trivially_copyable_v<F> && std::is_trivially_destructible_v<F> &&
+                             sizeof(F) <= 2 * sizeof(void*) &&
+                         alignof(F) <= alignof(void*) && std::is_invocable_v<F&>;
 
 class ReadyQueue {
  public:
@@ -28,6 +39,13 @@ class ReadyQueue {
 
   void push(PlainFunction fn, void* a, void* b) { calls_.emplace_back(fn, a, b); }
   void push(Callback callback) { calls_.emplace_back(std::move(callback)); }
+  // A callable that fits a plain call (see InlineCallable below), kept by value.
+  template <typename F>
+  void push_inline(const F& f) {
+    void* words[2] = {nullptr, nullptr};
+    std::memcpy(words, &f, sizeof(F));
+    calls_.emplace_back(&run_inline<F>, words[0], words[1]);
+  }
 
   bool empty() const { return calls_.empty(); }
   std::size_t size() const { return calls_.size(); }
@@ -35,11 +53,18 @@ class ReadyQueue {
 
   // Entry i is still to run (not a cancelled callback).
   bool pending(std::size_t i) const { return calls_[i].pending(); }
-  // Takes entry i's callback out (to be destroyed by the caller), if it is a callback not yet
-  // cancelled; null otherwise.
-  Callback cancel(std::size_t i) {
+  // Cancels entry i, a user's entry, unless it already was; its Callback, if it holds one, is
+  // moved to `dropped` (for the caller to destroy: its destructor may queue more).
+  bool cancel(std::size_t i, Callback& dropped) {
     Call& call = calls_[i];
-    return call.fn == nullptr ? std::exchange(call.callback, nullptr) : nullptr;
+    if (call.fn == nullptr) {
+      if (call.callback == nullptr) return false;
+      dropped = std::exchange(call.callback, nullptr);
+      return true;
+    }
+    if (call.fn == &nothing) return false;
+    call.fn = &nothing;  // an inline callable: trivially destructible, nothing to destroy
+    return true;
   }
   // Runs entry i (nothing, if it was cancelled). A callback runs in place and is destroyed when
   // it returns (or throws), before the next entry runs. While this queue runs, nothing is pushed
@@ -65,6 +90,15 @@ class ReadyQueue {
 
  private:
   static void nothing(void*, void*) {}
+  // The callable's bytes are the entry's two arguments; copied back into an object of its type
+  // (trivially copyable, so the copy is one) and called.
+  template <typename F>
+  static void run_inline(void* a, void* b) {
+    void* words[2] = {a, b};
+    alignas(F) unsigned char bytes[sizeof(F)];
+    std::memcpy(bytes, words, sizeof(F));
+    (*std::launder(reinterpret_cast<F*>(bytes)))();
+  }
 
   // One entry: fn(a, b), or (fn null) a user's callback. Moved only by the vector's growth.
   struct Call {

@@ -61,6 +61,44 @@ TEST_P(ReactorConformance, CallSoonRunsInFifoOrder) {
   for (int i = 0; i < 100; ++i) EXPECT_EQ(order[i], i);
 }
 
+std::vector<std::string>* g_order = nullptr;
+void push_function_pointer() { g_order->push_back("function pointer"); }
+
+TEST_P(ReactorConformance, CallSoonKeepsOneFifoOrderAcrossEveryKindOfCallable) {
+  // Small trivially copyable callables are queued by value, the others as a Callback: one
+  // order, one cancellation rule, one error rule for both.
+  std::vector<std::string> order;
+  g_order = &order;
+  const std::string big = "a callable too big to queue by value";
+  reactor().call_soon([&order] { order.push_back("small"); });
+  reactor().call_soon([&order, big] { order.push_back(big); });
+  CallHandle cancelled = reactor().call_soon([&order] { order.push_back("cancelled"); });
+  reactor().call_soon(&push_function_pointer);
+  reactor().call_soon(
+      [&order, n = 0]() mutable { order.push_back("mutable " + std::to_string(++n)); });
+  reactor().call_soon([] { throw std::runtime_error("thrown by a small callable"); });
+  reactor().call_soon([&order] { order.push_back("after the throw"); });
+  EXPECT_TRUE(cancelled.pending());
+  EXPECT_TRUE(cancelled.cancel());
+  EXPECT_FALSE(cancelled.pending());
+  EXPECT_FALSE(cancelled.cancel());
+  EXPECT_EQ(reactor().counts().ready, 6u);
+  std::vector<std::string> errors;
+  reactor().set_error_handler([&](std::exception_ptr error, std::string_view where) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      errors.push_back(std::string(where) + ": " + e.what());
+    }
+  });
+  ASSERT_TRUE(run_until([&] { return order.size() == 5; }));
+  EXPECT_THAT(order, ElementsAre("small", big, "function pointer", "mutable 1", "after the throw"));
+  EXPECT_THAT(errors, ElementsAre("call_soon callback: thrown by a small callable"));
+  void (*null_function)() = nullptr;
+  EXPECT_THROW(reactor().call_soon(null_function), std::invalid_argument);
+  g_order = nullptr;
+}
+
 TEST_P(ReactorConformance, CallSoonNeverRunsInsideTheCallThatQueuedIt) {
   bool ran = false;
   reactor().call_soon([&] { ran = true; });
