@@ -6,7 +6,8 @@
 // goes on (a later wait can still get the result; only Runner::run(task,
 // timeout) cancels on timeout). cancel() asks the loop to cancel the task: it
 // is woken at its current await with weft::Cancelled, and the result is
-// whatever the task then finishes with (normally Cancelled). If the runner
+// whatever the task then finishes with (normally Cancelled); a task cancelled
+// before it started never runs its body and fails with Cancelled (as spawn()). If the runner
 // shuts down first, the result fails with RunnerShutDown: no waiter is left
 // blocked forever.
 //
