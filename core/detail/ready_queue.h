@@ -39,7 +39,7 @@ class ReadyQueue {
 
   void push(PlainFunction fn, void* a, void* b) { calls_.emplace_back(fn, a, b); }
   void push(Callback callback) { calls_.emplace_back(std::move(callback)); }
-  // A callable that fits a plain call (see InlineCallable below), kept by value.
+  // A callable that fits a plain call (see InlineCallable above), kept by value.
   template <typename F>
   void push_inline(const F& f) {
     void* words[2] = {nullptr, nullptr};

@@ -52,6 +52,17 @@ void fill(int fd) {
   fcntl(fd, F_SETFL, flags);
 }
 
+// Makes `reactor`'s error handler append "where: what" to `errors` for each error reported.
+void collect_errors(Reactor& reactor, std::vector<std::string>& errors) {
+  reactor.set_error_handler([&errors](std::exception_ptr error, std::string_view where) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      errors.push_back(std::string(where) + ": " + e.what());
+    }
+  });
+}
+
 // ---- call_soon ----
 
 TEST_P(ReactorConformance, CallSoonRunsInFifoOrder) {
@@ -84,13 +95,7 @@ TEST_P(ReactorConformance, CallSoonKeepsOneFifoOrderAcrossEveryKindOfCallable) {
   EXPECT_FALSE(cancelled.cancel());
   EXPECT_EQ(reactor().counts().ready, 6u);
   std::vector<std::string> errors;
-  reactor().set_error_handler([&](std::exception_ptr error, std::string_view where) {
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      errors.push_back(std::string(where) + ": " + e.what());
-    }
-  });
+  collect_errors(reactor(), errors);
   ASSERT_TRUE(run_until([&] { return order.size() == 5; }));
   EXPECT_THAT(order, ElementsAre("small", big, "function pointer", "mutable 1", "after the throw"));
   EXPECT_THAT(errors, ElementsAre("call_soon callback: thrown by a small callable"));
@@ -656,13 +661,7 @@ TEST_P(ReactorConformance, SelfRequeuingCallbackDoesNotStarveTimersIoOrCrossThre
 
 TEST_P(ReactorTimers, ExceptionInACallbackGoesToTheHandlerAndTheLoopCarriesOn) {
   std::vector<std::string> errors;
-  reactor().set_error_handler([&](std::exception_ptr error, std::string_view where) {
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      errors.push_back(std::string(where) + ": " + e.what());
-    }
-  });
+  collect_errors(reactor(), errors);
   bool after = false;
   reactor().call_soon([] { throw std::runtime_error("soon"); });
   reactor().call_later(1ms, [] { throw std::runtime_error("timer"); });
