@@ -357,34 +357,42 @@ CallHandle Reactor::call_soon(Callback callback) {
 }
 
 TimerHandle Reactor::call_later(Duration delay, Callback callback) {
-  if (delay < Duration::zero()) delay = Duration::zero();
+  if (callback == nullptr) throw std::invalid_argument("weft: call_later: empty callback");
+  capture_context(callback);
+  return add_timer_after(delay, detail::QueuedCall(std::move(callback)));
+}
+
+TimerHandle Reactor::call_at(TimePoint when, Callback callback) {
+  if (callback == nullptr) throw std::invalid_argument("weft: call_later: empty callback");
+  capture_context(callback);
+  return add_timer(when, detail::QueuedCall(std::move(callback)));
+}
+
+TimerHandle Reactor::add_timer_after(Duration delay, detail::QueuedCall&& call) {
   check_loop_thread("call_later");
+  check_not_forked("call_later");
+  if (delay < Duration::zero()) delay = Duration::zero();
   if (in_hook_) {
     // Inside a callback: the deadline is taken when the callback returns (settle_timers), from
     // one clock read made after every call_later of the callback, so it is never early; a
     // timer cancelled before then costs no clock read and no heap work at all.
-    check_not_forked("call_later");
-    if (callback == nullptr) throw std::invalid_argument("weft: call_later: empty callback");
-    capture_context(callback);
-    return TimerHandle(this, timers_.push_after(delay, std::move(callback)));
+    return TimerHandle(this, timers_.push_after(delay, std::move(call)));
   }
-  return add_timer(add_saturating(now(), delay), std::move(callback));
-}
-
-TimerHandle Reactor::call_at(TimePoint when, Callback callback) {
-  return add_timer(when, std::move(callback));
+  return arm_timer(add_saturating(now(), delay), std::move(call));
 }
 
 void Reactor::settle_deferred_timers() {
   timers_.flush(timers_.deferred() != 0 ? now() : TimePoint());
 }
 
-TimerHandle Reactor::add_timer(TimePoint when, Callback&& callback) {
+TimerHandle Reactor::add_timer(TimePoint when, detail::QueuedCall&& call) {
   check_loop_thread("call_later");
   check_not_forked("call_later");
-  if (callback == nullptr) throw std::invalid_argument("weft: call_later: empty callback");
-  capture_context(callback);
-  const detail::TimerId id = timers_.push(when, std::move(callback));
+  return arm_timer(when, std::move(call));
+}
+
+TimerHandle Reactor::arm_timer(TimePoint when, detail::QueuedCall&& call) {
+  const detail::TimerId id = timers_.push(when, std::move(call));
   // Inside a turn the native timer is synced once at its end.
   if (!in_hook_ && when < armed_deadline_) sync_timer();
   return TimerHandle(this, id);
@@ -503,8 +511,8 @@ bool CallHandle::pending() const {
 }
 
 bool Reactor::cancel_call(std::uint64_t sequence, bool from_thread) {
-  Callback dropped;  // destroyed after the lock is released: its destructor may queue more
   if (from_thread) {
+    Callback dropped;  // destroyed after the lock is released: its destructor may queue more
     std::lock_guard lock(incoming_mu_);
     if (sequence < incoming_first_ || sequence - incoming_first_ >= incoming_.size()) {
       return false;
@@ -517,6 +525,7 @@ bool Reactor::cancel_call(std::uint64_t sequence, bool from_thread) {
     return true;
   }
   check_loop_thread("CallHandle::cancel");
+  detail::QueuedCall dropped;  // destroyed last: a Callback's destructor may queue more
   if (sequence >= ready_first_ && sequence - ready_first_ < ready_.size()) {
     if (!ready_.cancel(sequence - ready_first_, dropped)) return false;
     ++ready_cancelled_;
@@ -758,15 +767,14 @@ void Reactor::run_turn() {
   // at a past deadline cannot keep this turn going forever.
   if (!timers_.empty()) {
     const std::uint64_t cutoff = timers_.next_sequence();
-    Callback callback;
+    detail::QueuedCall call;  // a Callback is destroyed as it returns, before the next runs
     settle_timers();
-    while (timers_.pop_due(turn_now_, cutoff, callback)) {
+    while (timers_.pop_due(turn_now_, cutoff, call)) {
       try {
-        callback();
+        call.run();
       } catch (...) {
         report_error(std::current_exception(), "timer callback");
       }
-      callback = nullptr;
       settle_timers();
       detail::clear_root_context();
     }

@@ -69,6 +69,7 @@
 #include "weft/core/backend.h"
 #include "weft/core/call_handle.h"
 #include "weft/core/clock.h"
+#include "weft/core/detail/queued_call.h"
 #include "weft/core/detail/ready_queue.h"
 #include "weft/core/detail/task_context.h"
 #include "weft/core/detail/timer_queue.h"
@@ -130,11 +131,7 @@ class Reactor final : private LoopHooks {
   // function pointer): queued by value, with no Callback built, moved or destroyed. Inline.
   template <detail::InlineCallable F>
   CallHandle call_soon(F callable) {
-    if constexpr (std::is_pointer_v<F>) {
-      if (callable == nullptr) return call_soon(Callback(nullptr));  // the empty-callback error
-    }
-    // A call made under context variables runs under them: the Callback form captures them.
-    if (detail::t_context != nullptr) [[unlikely]] {
+    if (needs_callback_form(callable)) [[unlikely]] {
       return call_soon(Callback(std::move(callable)));
     }
 #if WEFT_THREAD_CHECKS
@@ -155,6 +152,22 @@ class Reactor final : private LoopHooks {
   // most min(delay, the rest of the callback) later than one read at the call (docs/time.md).
   TimerHandle call_later(Duration delay, Callback callback);
   TimerHandle call_at(TimePoint when, Callback callback);
+  // The same, for a small trivially copyable callable, kept by value in the timer (as
+  // call_soon's). Inline.
+  template <detail::InlineCallable F>
+  TimerHandle call_later(Duration delay, F callable) {
+    if (needs_callback_form(callable)) [[unlikely]] {
+      return call_later(delay, Callback(std::move(callable)));
+    }
+    return add_timer_after(delay, detail::QueuedCall::of(callable));
+  }
+  template <detail::InlineCallable F>
+  TimerHandle call_at(TimePoint when, F callable) {
+    if (needs_callback_form(callable)) [[unlikely]] {
+      return call_at(when, Callback(std::move(callable)));
+    }
+    return add_timer(when, detail::QueuedCall::of(callable));
+  }
   // The reactor's time (steady_clock, or its ReactorClock), read fresh: deadlines
   // computed from it are never early. Thread-safe.
   TimePoint now() const { return clock_ == nullptr ? Clock::now() : clock_->now(); }
@@ -346,7 +359,20 @@ class Reactor final : private LoopHooks {
   class HookScope;
   class RunScope;
 
-  TimerHandle add_timer(TimePoint when, Callback&& callback);
+  // An inline callable goes the Callback way (which gives its errors and captures context
+  // variables) if it is a null function pointer or is queued under context variables (it must
+  // run under them).
+  template <typename F>
+  static bool needs_callback_form(const F& callable) {
+    if constexpr (std::is_pointer_v<F>) {
+      if (callable == nullptr) return true;
+    }
+    return detail::t_context != nullptr;
+  }
+  // call_at and call_later of a checked call (non-empty, its context captured).
+  TimerHandle add_timer(TimePoint when, detail::QueuedCall&& call);
+  TimerHandle add_timer_after(Duration delay, detail::QueuedCall&& call);
+  TimerHandle arm_timer(TimePoint when, detail::QueuedCall&& call);  // checks made
   // Gives the timers that call_later() deferred inside a callback their deadlines (one clock
   // read); called as each callback returns and before anything reads the heap.
   void settle_timers() {

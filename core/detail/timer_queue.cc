@@ -19,19 +19,19 @@ std::uint32_t TimerQueue::take_slot() {
   return slot;
 }
 
-TimerId TimerQueue::push(TimePoint deadline, Callback&& callback) {
+TimerId TimerQueue::push(TimePoint deadline, QueuedCall&& call) {
   const std::uint32_t slot = take_slot();
   Node& node = nodes_[slot];
-  node.callback = std::move(callback);
+  node.call.take(call);
   heap_.emplace_back();
   sift_up(heap_.size() - 1, Entry{deadline.time_since_epoch().count(), next_sequence_++, slot});
   return TimerId{slot, node.generation};
 }
 
-TimerId TimerQueue::push_after(Duration delay, Callback&& callback) {
+TimerId TimerQueue::push_after(Duration delay, QueuedCall&& call) {
   const std::uint32_t slot = take_slot();
   Node& node = nodes_[slot];
-  node.callback = std::move(callback);
+  node.call.take(call);
   node.heap_index = kDeferredBit | static_cast<std::uint32_t>(deferred_.size());
   deferred_.push_back(Deferred{delay.count(), slot});
   ++deferred_live_;
@@ -66,14 +66,14 @@ void TimerQueue::unlink(std::uint32_t slot) {
 
 bool TimerQueue::pending(TimerId id) const {
   return id.slot < nodes_.size() && nodes_[id.slot].generation == id.generation &&
-         nodes_[id.slot].callback != nullptr;
+         nodes_[id.slot].call.pending();
 }
 
 bool TimerQueue::cancel(TimerId id) {
   if (!pending(id)) return false;
-  // Destroying the callback can run arbitrary destructors; do it after the heap
-  // is consistent.
-  Callback dropped = std::move(nodes_[id.slot].callback);
+  // Destroying a Callback can run arbitrary destructors; do it after the heap is consistent.
+  QueuedCall dropped;
+  dropped.take(nodes_[id.slot].call);
   unlink(id.slot);
   release(id.slot);
   shrink_if_idle();
@@ -99,12 +99,12 @@ bool TimerQueue::reschedule_after(TimerId id, Duration delay) {
   return true;
 }
 
-bool TimerQueue::pop_due(TimePoint now, std::uint64_t cutoff, Callback& out) {
+bool TimerQueue::pop_due(TimePoint now, std::uint64_t cutoff, QueuedCall& out) {
   if (heap_.empty()) return false;
   const Entry& front = heap_.front();
   if (front.deadline > now.time_since_epoch().count() || front.sequence >= cutoff) return false;
   const std::uint32_t slot = front.slot;
-  out = std::move(nodes_[slot].callback);
+  out.take(nodes_[slot].call);
   remove_at(0);
   release(slot);
   shrink_if_idle();
@@ -123,7 +123,7 @@ void TimerQueue::shrink() {
 }
 
 void TimerQueue::clear() {
-  // Move the callbacks out first: their destructors may push or cancel timers.
+  // Move the calls out first: a Callback's destructor may push or cancel timers.
   std::vector<Node> nodes = std::move(nodes_);
   for (const Node& node : nodes) {
     if (node.generation >= generation_base_) generation_base_ = node.generation + 1;
@@ -138,9 +138,7 @@ void TimerQueue::clear() {
 }
 
 void TimerQueue::release(std::uint32_t slot) {
-  Node& node = nodes_[slot];
-  // Callers have moved the callback out; assigning to an empty one would still cost a call.
-  if (node.callback != nullptr) node.callback = nullptr;
+  Node& node = nodes_[slot];  // its call was taken: nothing to destroy
   // Skip 0 on wrap-around: it is the generation of a default TimerId.
   if (++node.generation == 0) node.generation = 1;
   free_slots_.push_back(slot);

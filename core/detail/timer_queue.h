@@ -25,7 +25,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "absl/functional/any_invocable.h"
+#include "weft/core/detail/queued_call.h"
 #include "weft/core/time.h"
 
 namespace weft::detail {
@@ -37,11 +37,10 @@ struct TimerId {
 
 class TimerQueue {
  public:
-  using Callback = absl::AnyInvocable<void()>;
-
-  TimerId push(TimePoint deadline, Callback&& callback);
+  // A pending call (core/detail/queued_call.h): a plain call or a Callback.
+  TimerId push(TimePoint deadline, QueuedCall&& call);
   // A timer whose deadline is `delay` after the `now` of the next flush().
-  TimerId push_after(Duration delay, Callback&& callback);
+  TimerId push_after(Duration delay, QueuedCall&& call);
   // Gives every deferred timer its deadline, `now` + its delay (saturating), in push order.
   void flush(TimePoint now);
   // Deferred timers still pending (not cancelled or rescheduled).
@@ -70,10 +69,10 @@ class TimerQueue {
   TimePoint next_deadline() const { return TimePoint(Duration(heap_.front().deadline)); }
 
   // If the earliest timer is due at `now` and was pushed (or rescheduled) before `cutoff`
-  // (a value of next_sequence()), removes it, moves its callback into `out` and returns true.
-  // The timer is no longer pending when its callback runs. The cutoff keeps a timer pass from
-  // running timers that its own callbacks added.
-  bool pop_due(TimePoint now, std::uint64_t cutoff, Callback& out);
+  // (a value of next_sequence()), removes it, moves its call into `out` (which must not be
+  // pending) and returns true. The timer is no longer pending when its call runs. The cutoff
+  // keeps a timer pass from running timers that its own callbacks added.
+  bool pop_due(TimePoint now, std::uint64_t cutoff, QueuedCall& out);
   std::uint64_t next_sequence() const { return next_sequence_; }
   // True if the earliest timer is due at `now` (whatever its sequence).
   bool due(TimePoint now) const {
@@ -90,7 +89,7 @@ class TimerQueue {
 
  private:
   struct Node {
-    Callback callback;
+    QueuedCall call;  // pending while the timer is
     std::uint32_t generation = 1;
     // Where the timer is: heap_[heap_index], or, with kDeferredBit set, deferred_[the rest].
     std::uint32_t heap_index = 0;

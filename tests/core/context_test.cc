@@ -165,11 +165,14 @@ TEST_P(ContextTest, CallbacksCaptureTheContextWhenScheduled) {
     reactor.call_soon([log] { log->push_back("call_soon: " + cell()); });
     g_cell.set("at call_later");
     reactor.call_later(1ms, [log] { log->push_back("call_later: " + cell()); });
+    g_cell.set("at call_at");
+    reactor.call_at(reactor.now() + 2ms, [log] { log->push_back("call_at: " + cell()); });
     g_cell.set("after scheduling");
     co_await sleep(3ms);
   };
   finish(task(&log)).check();
-  EXPECT_THAT(log, ElementsAre("call_soon: at call_soon", "call_later: at call_later"));
+  EXPECT_THAT(log, ElementsAre("call_soon: at call_soon", "call_later: at call_later",
+                               "call_at: at call_at"));
 }
 
 TEST_P(ContextTest, RootContextCallbacksSeeNothingWhateverTheDrivingThreadHas) {

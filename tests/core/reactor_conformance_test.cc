@@ -125,6 +125,66 @@ TEST_P(ReactorConformance, CallbackQueuedDuringATurnWaitsForTheNextTurn) {
 
 // ---- Timers ----
 
+TEST_P(ReactorConformance, TimersKeepOneOrderAcrossEveryKindOfCallable) {
+  // As call_soon: small trivially copyable callables are kept by value in the timer, the others
+  // as a Callback; equal deadlines run in the order they were armed, whatever the kind.
+  std::vector<std::string> order;
+  g_order = &order;
+  const std::string big = "a callable too big to keep by value";
+  const TimePoint when = reactor().now() + std::chrono::milliseconds(2);
+  reactor().call_at(when, [&order] { order.push_back("small"); });
+  reactor().call_at(when, [&order, big] { order.push_back(big); });
+  TimerHandle cancelled = reactor().call_at(when, [&order] { order.push_back("cancelled"); });
+  reactor().call_at(when, &push_function_pointer);
+  reactor().call_at(
+      when, [&order, n = 0]() mutable { order.push_back("mutable " + std::to_string(++n)); });
+  reactor().call_at(when, [] { throw std::runtime_error("thrown by a small callable"); });
+  TimerHandle last = reactor().call_at(when, [&order] { order.push_back("after the throw"); });
+  EXPECT_TRUE(cancelled.pending());
+  EXPECT_EQ(cancelled.deadline(), when);
+  EXPECT_TRUE(cancelled.cancel());
+  EXPECT_FALSE(cancelled.pending());
+  EXPECT_FALSE(cancelled.cancel());
+  EXPECT_FALSE(cancelled.reschedule(when));
+  EXPECT_EQ(reactor().counts().timers, 6u);
+  std::vector<std::string> errors;
+  collect_errors(reactor(), errors);
+  ASSERT_TRUE(run_until([&] { return order.size() == 5; }));
+  EXPECT_THAT(order, ElementsAre("small", big, "function pointer", "mutable 1", "after the throw"));
+  EXPECT_THAT(errors, ElementsAre("timer callback: thrown by a small callable"));
+  EXPECT_FALSE(last.pending());
+  EXPECT_FALSE(last.cancel());
+  void (*null_function)() = nullptr;
+  EXPECT_THROW(reactor().call_at(when, null_function), std::invalid_argument);
+  EXPECT_THROW(reactor().call_later(std::chrono::milliseconds(1), null_function),
+               std::invalid_argument);
+  EXPECT_EQ(reactor().counts().timers, 0u);
+  g_order = nullptr;
+}
+
+TEST_P(ReactorConformance, SmallTimerArmedInsideACallbackCanBeCancelledRescheduledOrRun) {
+  // Inside a callback call_later defers the deadline to the callback's end (settle_timers):
+  // every kind of callable takes that path, and a cancelled one costs nothing afterwards.
+  std::vector<std::string> order;
+  TimerHandle never;
+  reactor().call_soon([&] {
+    TimerHandle dropped = reactor().call_later(std::chrono::milliseconds(1),
+                                               [&order] { order.push_back("cancelled"); });
+    EXPECT_TRUE(dropped.pending());
+    EXPECT_TRUE(dropped.cancel());
+    TimerHandle moved =
+        reactor().call_later(std::chrono::hours(1), [&order] { order.push_back("moved"); });
+    EXPECT_TRUE(moved.reschedule(reactor().now() + std::chrono::milliseconds(2)));
+    reactor().call_later(std::chrono::milliseconds(1), [&order] { order.push_back("first"); });
+    never = reactor().call_later(Duration::max(), [&order] { order.push_back("never"); });
+  });
+  ASSERT_TRUE(run_until([&] { return order.size() == 2; }));
+  EXPECT_THAT(order, ElementsAre("first", "moved"));
+  EXPECT_EQ(reactor().counts().timers, 1u);
+  EXPECT_EQ(never.deadline(), TimePoint::max());
+  EXPECT_TRUE(never.cancel());
+}
+
 TEST_P(ReactorTimers, TimersFireInDeadlineOrder) {
   std::vector<int> order;
   const TimePoint start = reactor().now();
