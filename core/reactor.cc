@@ -359,43 +359,52 @@ CallHandle Reactor::call_soon(Callback callback) {
 TimerHandle Reactor::call_later(Duration delay, Callback callback) {
   if (callback == nullptr) throw std::invalid_argument("weft: call_later: empty callback");
   capture_context(callback);
-  return add_timer_after(delay, detail::QueuedCall(std::move(callback)));
+  return schedule_after(delay, std::move(callback));
 }
 
 TimerHandle Reactor::call_at(TimePoint when, Callback callback) {
   if (callback == nullptr) throw std::invalid_argument("weft: call_later: empty callback");
   capture_context(callback);
-  return add_timer(when, detail::QueuedCall(std::move(callback)));
+  return schedule_at(when, std::move(callback));
 }
 
-TimerHandle Reactor::add_timer_after(Duration delay, detail::QueuedCall&& call) {
+TimerHandle Reactor::add_timer(TimePoint when, Callback&& callback) {
+  return schedule_at(when, std::move(callback));
+}
+TimerHandle Reactor::add_timer(TimePoint when, detail::PlainFunction fn, void* a, void* b) {
+  return schedule_at(when, fn, a, b);
+}
+TimerHandle Reactor::add_timer_after(Duration delay, Callback&& callback) {
+  return schedule_after(delay, std::move(callback));
+}
+TimerHandle Reactor::add_timer_after(Duration delay, detail::PlainFunction fn, void* a, void* b) {
+  return schedule_after(delay, fn, a, b);
+}
+
+template <typename... Call>
+TimerHandle Reactor::schedule_at(TimePoint when, Call&&... call) {
   check_loop_thread("call_later");
   check_not_forked("call_later");
+  const detail::TimerId id = timers_.push(when, std::forward<Call>(call)...);
+  // Inside a turn the native timer is synced once at its end.
+  if (!in_hook_ && when < armed_deadline_) sync_timer();
+  return TimerHandle(this, id);
+}
+
+template <typename... Call>
+TimerHandle Reactor::schedule_after(Duration delay, Call&&... call) {
+  check_loop_thread("call_later");  // before in_hook_ is read
   if (delay < Duration::zero()) delay = Duration::zero();
-  if (in_hook_) {
-    // Inside a callback: the deadline is taken when the callback returns (settle_timers), from
-    // one clock read made after every call_later of the callback, so it is never early; a
-    // timer cancelled before then costs no clock read and no heap work at all.
-    return TimerHandle(this, timers_.push_after(delay, std::move(call)));
-  }
-  return arm_timer(add_saturating(now(), delay), std::move(call));
+  if (!in_hook_) return schedule_at(add_saturating(now(), delay), std::forward<Call>(call)...);
+  // Inside a callback: the deadline is taken when the callback returns (settle_timers), from
+  // one clock read made after every call_later of the callback, so it is never early; a timer
+  // cancelled before then costs no clock read and no heap work at all.
+  check_not_forked("call_later");
+  return TimerHandle(this, timers_.push_after(delay, std::forward<Call>(call)...));
 }
 
 void Reactor::settle_deferred_timers() {
   timers_.flush(timers_.deferred() != 0 ? now() : TimePoint());
-}
-
-TimerHandle Reactor::add_timer(TimePoint when, detail::QueuedCall&& call) {
-  check_loop_thread("call_later");
-  check_not_forked("call_later");
-  return arm_timer(when, std::move(call));
-}
-
-TimerHandle Reactor::arm_timer(TimePoint when, detail::QueuedCall&& call) {
-  const detail::TimerId id = timers_.push(when, std::move(call));
-  // Inside a turn the native timer is synced once at its end.
-  if (!in_hook_ && when < armed_deadline_) sync_timer();
-  return TimerHandle(this, id);
 }
 
 bool TimerHandle::cancel() {

@@ -159,14 +159,16 @@ class Reactor final : private LoopHooks {
     if (needs_callback_form(callable)) [[unlikely]] {
       return call_later(delay, Callback(std::move(callable)));
     }
-    return add_timer_after(delay, detail::QueuedCall::of(callable));
+    const detail::PlainCall call = detail::plain_call(callable);
+    return add_timer_after(delay, call.fn, call.a, call.b);
   }
   template <detail::InlineCallable F>
   TimerHandle call_at(TimePoint when, F callable) {
     if (needs_callback_form(callable)) [[unlikely]] {
       return call_at(when, Callback(std::move(callable)));
     }
-    return add_timer(when, detail::QueuedCall::of(callable));
+    const detail::PlainCall call = detail::plain_call(callable);
+    return add_timer(when, call.fn, call.a, call.b);
   }
   // The reactor's time (steady_clock, or its ReactorClock), read fresh: deadlines
   // computed from it are never early. Thread-safe.
@@ -369,10 +371,16 @@ class Reactor final : private LoopHooks {
     }
     return detail::t_context != nullptr;
   }
-  // call_at and call_later of a checked call (non-empty, its context captured).
-  TimerHandle add_timer(TimePoint when, detail::QueuedCall&& call);
-  TimerHandle add_timer_after(Duration delay, detail::QueuedCall&& call);
-  TimerHandle arm_timer(TimePoint when, detail::QueuedCall&& call);  // checks made
+  // call_at and call_later of a Callback (checked: not empty, its context captured) or of a
+  // plain call (core/detail/queued_call.h), through the templates below (reactor.cc).
+  TimerHandle add_timer(TimePoint when, Callback&& callback);
+  TimerHandle add_timer(TimePoint when, detail::PlainFunction fn, void* a, void* b);
+  TimerHandle add_timer_after(Duration delay, Callback&& callback);
+  TimerHandle add_timer_after(Duration delay, detail::PlainFunction fn, void* a, void* b);
+  template <typename... Call>
+  TimerHandle schedule_at(TimePoint when, Call&&... call);
+  template <typename... Call>
+  TimerHandle schedule_after(Duration delay, Call&&... call);
   // Gives the timers that call_later() deferred inside a callback their deadlines (one clock
   // read); called as each callback returns and before anything reads the heap.
   void settle_timers() {

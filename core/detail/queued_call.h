@@ -30,10 +30,36 @@ concept InlineCallable = std::is_trivially_copyable_v<F> && std::is_trivially_de
                              sizeof(F) <= 2 * sizeof(void*) &&
                          alignof(F) <= alignof(void*) && std::is_invocable_v<F&>;
 
+using PlainFunction = void (*)(void* a, void* b);
+
+// The callable's bytes are a plain call's two arguments; copied back into an object of its type
+// (trivially copyable, so the copy is one) and called.
+template <InlineCallable F>
+void run_inline(void* a, void* b) {
+  void* words[2] = {a, b};
+  alignas(F) unsigned char bytes[sizeof(F)];
+  std::memcpy(bytes, words, sizeof(F));
+  (*std::launder(reinterpret_cast<F*>(bytes)))();
+}
+
+// The plain call that runs an InlineCallable: handed on as three words (in registers, where a
+// QueuedCall would go through memory).
+struct PlainCall {
+  PlainFunction fn;
+  void* a;
+  void* b;
+};
+template <InlineCallable F>
+PlainCall plain_call(const F& f) noexcept {
+  void* words[2] = {nullptr, nullptr};
+  std::memcpy(words, &f, sizeof(F));
+  return PlainCall{&run_inline<F>, words[0], words[1]};
+}
+
 class QueuedCall {
  public:
   using Callback = absl::AnyInvocable<void()>;
-  using PlainFunction = void (*)(void* a, void* b);
+  using PlainFunction = detail::PlainFunction;
 
   // Not pending: runs nothing.
   QueuedCall() noexcept : fn_(&nothing), args_{nullptr, nullptr} {}
@@ -41,14 +67,6 @@ class QueuedCall {
   // Requires a non-empty callback.
   explicit QueuedCall(Callback&& callback) noexcept
       : fn_(nullptr), callback_(std::move(callback)) {}
-  // A callable that fits a plain call (InlineCallable), kept by value.
-  template <InlineCallable F>
-  static QueuedCall of(const F& f) noexcept {
-    void* words[2] = {nullptr, nullptr};
-    std::memcpy(words, &f, sizeof(F));
-    return QueuedCall(&run_inline<F>, words[0], words[1]);
-  }
-
   QueuedCall(QueuedCall&& other) noexcept : fn_(other.fn_) {
     if (fn_ != nullptr) {
       args_ = other.args_;
@@ -78,6 +96,17 @@ class QueuedCall {
     callback_();
   }
 
+  // Makes this call, which must not be pending, the plain call fn(a, b).
+  void set(PlainFunction fn, void* a, void* b) noexcept {
+    fn_ = fn;
+    args_ = {a, b};
+  }
+  // Makes this call, which must not be pending, `callback` (not empty).
+  void set(Callback&& callback) noexcept {
+    fn_ = nullptr;
+    new (&callback_) Callback(std::move(callback));
+  }
+
   // Moves `other`'s call into this one, which must not be pending, and leaves `other` not
   // pending. Destroys nothing: a taken Callback is destroyed with this QueuedCall (or when it
   // runs), at a moment the caller chooses (its destructor may queue more).
@@ -94,15 +123,6 @@ class QueuedCall {
 
  private:
   static void nothing(void*, void*) {}
-  // The callable's bytes are the call's two arguments; copied back into an object of its type
-  // (trivially copyable, so the copy is one) and called.
-  template <typename F>
-  static void run_inline(void* a, void* b) {
-    void* words[2] = {a, b};
-    alignas(F) unsigned char bytes[sizeof(F)];
-    std::memcpy(bytes, words, sizeof(F));
-    (*std::launder(reinterpret_cast<F*>(bytes)))();
-  }
   // A Callback that ran or was taken: destroyed now, and the call becomes one that does
   // nothing (with its arguments set, so that no later read sees a member that is not alive).
   void retire() noexcept {

@@ -28,7 +28,8 @@ class ReadyQueue {
   // A callable that fits a plain call (InlineCallable), kept by value.
   template <InlineCallable F>
   void push_inline(const F& f) {
-    calls_.push_back(QueuedCall::of(f));
+    const PlainCall call = plain_call(f);
+    calls_.emplace_back(call.fn, call.a, call.b);
   }
 
   bool empty() const { return calls_.empty(); }

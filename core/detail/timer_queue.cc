@@ -19,19 +19,38 @@ std::uint32_t TimerQueue::take_slot() {
   return slot;
 }
 
-TimerId TimerQueue::push(TimePoint deadline, QueuedCall&& call) {
+TimerId TimerQueue::push(TimePoint deadline, Callback&& callback) {
   const std::uint32_t slot = take_slot();
-  Node& node = nodes_[slot];
-  node.call.take(call);
-  heap_.emplace_back();
-  sift_up(heap_.size() - 1, Entry{deadline.time_since_epoch().count(), next_sequence_++, slot});
-  return TimerId{slot, node.generation};
+  nodes_[slot].call.set(std::move(callback));
+  return insert(slot, deadline);
 }
 
-TimerId TimerQueue::push_after(Duration delay, QueuedCall&& call) {
+TimerId TimerQueue::push(TimePoint deadline, PlainFunction fn, void* a, void* b) {
   const std::uint32_t slot = take_slot();
+  nodes_[slot].call.set(fn, a, b);
+  return insert(slot, deadline);
+}
+
+TimerId TimerQueue::push_after(Duration delay, Callback&& callback) {
+  const std::uint32_t slot = take_slot();
+  nodes_[slot].call.set(std::move(callback));
+  return defer(slot, delay);
+}
+
+TimerId TimerQueue::push_after(Duration delay, PlainFunction fn, void* a, void* b) {
+  const std::uint32_t slot = take_slot();
+  nodes_[slot].call.set(fn, a, b);
+  return defer(slot, delay);
+}
+
+TimerId TimerQueue::insert(std::uint32_t slot, TimePoint deadline) {
+  heap_.emplace_back();
+  sift_up(heap_.size() - 1, Entry{deadline.time_since_epoch().count(), next_sequence_++, slot});
+  return TimerId{slot, nodes_[slot].generation};
+}
+
+TimerId TimerQueue::defer(std::uint32_t slot, Duration delay) {
   Node& node = nodes_[slot];
-  node.call.take(call);
   node.heap_index = kDeferredBit | static_cast<std::uint32_t>(deferred_.size());
   deferred_.push_back(Deferred{delay.count(), slot});
   ++deferred_live_;
@@ -82,20 +101,15 @@ bool TimerQueue::cancel(TimerId id) {
 
 bool TimerQueue::reschedule(TimerId id, TimePoint deadline) {
   if (!pending(id)) return false;
-  const std::uint32_t slot = id.slot;
-  unlink(slot);
-  heap_.emplace_back();
-  sift_up(heap_.size() - 1, Entry{deadline.time_since_epoch().count(), next_sequence_++, slot});
+  unlink(id.slot);
+  insert(id.slot, deadline);
   return true;
 }
 
 bool TimerQueue::reschedule_after(TimerId id, Duration delay) {
   if (!pending(id)) return false;
-  const std::uint32_t slot = id.slot;
-  unlink(slot);
-  nodes_[slot].heap_index = kDeferredBit | static_cast<std::uint32_t>(deferred_.size());
-  deferred_.push_back(Deferred{delay.count(), slot});
-  ++deferred_live_;
+  unlink(id.slot);
+  defer(id.slot, delay);
   return true;
 }
 

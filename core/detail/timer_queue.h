@@ -37,10 +37,15 @@ struct TimerId {
 
 class TimerQueue {
  public:
-  // A pending call (core/detail/queued_call.h): a plain call or a Callback.
-  TimerId push(TimePoint deadline, QueuedCall&& call);
+  using Callback = QueuedCall::Callback;
+
+  // A timer that calls `callback` (not empty), or the plain call fn(a, b)
+  // (core/detail/queued_call.h).
+  TimerId push(TimePoint deadline, Callback&& callback);
+  TimerId push(TimePoint deadline, PlainFunction fn, void* a, void* b);
   // A timer whose deadline is `delay` after the `now` of the next flush().
-  TimerId push_after(Duration delay, QueuedCall&& call);
+  TimerId push_after(Duration delay, Callback&& callback);
+  TimerId push_after(Duration delay, PlainFunction fn, void* a, void* b);
   // Gives every deferred timer its deadline, `now` + its delay (saturating), in push order.
   void flush(TimePoint now);
   // Deferred timers still pending (not cancelled or rescheduled).
@@ -119,6 +124,9 @@ class TimerQueue {
   // Takes a pending timer out of the heap or the deferred list, keeping its node.
   void unlink(std::uint32_t slot);
   std::uint32_t take_slot();
+  // Puts the timer of a slot just taken (its call set) in the heap or the deferred list.
+  TimerId insert(std::uint32_t slot, TimePoint deadline);
+  TimerId defer(std::uint32_t slot, Duration delay);
   void release(std::uint32_t slot);
   void shrink_if_idle() {
     if (nodes_.size() > kKeepNodes && empty()) shrink();

@@ -12,12 +12,9 @@ namespace {
 
 TimePoint at(int ns) { return TimePoint(std::chrono::nanoseconds(ns)); }
 constexpr std::uint64_t kAll = ~std::uint64_t{0};
-// The queue holds QueuedCalls (core/detail/queued_call.h); these tests give it Callbacks. Not
-// inlined: GCC 12 takes the move of an inlined capture-less lambda's AnyInvocable for a read of
-// uninitialized bytes (-Wmaybe-uninitialized).
-[[gnu::noinline]] QueuedCall call(QueuedCall::Callback callback) {
-  return QueuedCall(std::move(callback));
-}
+// A Callback for the queue. Not inlined: GCC 12 takes the move of an inlined capture-less lambda's
+// AnyInvocable for a read of uninitialized bytes (-Wmaybe-uninitialized).
+[[gnu::noinline]] TimerQueue::Callback call(TimerQueue::Callback callback) { return callback; }
 
 TEST(TimerQueue, PopsInDeadlineOrderAndEqualDeadlinesInPushOrder) {
   TimerQueue queue;
@@ -155,16 +152,19 @@ TEST(TimerQueue, RescheduleMovesAPendingTimerAndKeepsItsCallback) {
 }
 
 TEST(TimerQueue, PlainCallsAndCallbacksShareOneOrderAndOneCancelRule) {
-  // A small trivially copyable callable is kept by value (QueuedCall::of), a bigger one as a
+  // A small trivially copyable callable is kept by value (a plain call), a bigger one as a
   // Callback: the heap neither knows nor cares.
   TimerQueue queue;
   std::vector<int> order;
   std::vector<int>* log = &order;
   const std::vector<int> big = {7, 7, 7};
-  queue.push(at(2), QueuedCall::of([log] { log->push_back(2); }));
+  const PlainCall two = plain_call([log] { log->push_back(2); });
+  const PlainCall minus_one = plain_call([log] { log->push_back(-1); });
+  const PlainCall zero = plain_call([log] { log->push_back(0); });
+  queue.push(at(2), two.fn, two.a, two.b);
   queue.push(at(1), call([log, big] { log->push_back(static_cast<int>(big.size())); }));
-  const TimerId dropped = queue.push(at(1), QueuedCall::of([log] { log->push_back(-1); }));
-  queue.push_after(std::chrono::nanoseconds(0), QueuedCall::of([log] { log->push_back(0); }));
+  const TimerId dropped = queue.push(at(1), minus_one.fn, minus_one.a, minus_one.b);
+  queue.push_after(std::chrono::nanoseconds(0), zero.fn, zero.a, zero.b);
   EXPECT_TRUE(queue.pending(dropped));
   EXPECT_TRUE(queue.cancel(dropped));
   EXPECT_FALSE(queue.pending(dropped));
