@@ -77,10 +77,18 @@ void TimerQueue::unlink(std::uint32_t slot) {
     remove_at(where);
     return;
   }
-  deferred_[where & ~kDeferredBit].slot = kNoSlot;
-  --deferred_live_;
-  // Arm-then-cancel in one callback (a timeout that was not needed) leaves nothing behind.
-  while (!deferred_.empty() && deferred_.back().slot == kNoSlot) deferred_.pop_back();
+  // Arm-then-cancel in one callback (a timeout that was not needed) leaves nothing behind: the
+  // last live entry empties the list, the last entry goes with the cancelled ones before it.
+  const std::uint32_t index = where & ~kDeferredBit;
+  if (--deferred_live_ == 0) {
+    deferred_.clear();
+  } else if (index + 1 < deferred_.size()) {
+    deferred_[index].slot = kNoSlot;
+  } else {
+    do {
+      deferred_.pop_back();
+    } while (deferred_.back().slot == kNoSlot);  // a live entry remains before it
+  }
 }
 
 bool TimerQueue::pending(TimerId id) const {
