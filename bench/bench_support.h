@@ -445,7 +445,7 @@ struct RawSuite {
   void (*chain)(benchmark::State&, int n);              // n links, each queuing the next
   void (*loop_turn)(benchmark::State&);                 // one idle iteration
   void (*timers)(benchmark::State&, bool time_arming);  // a million timers
-  void (*timers_churn)(benchmark::State&);              // arm + cancel, inside a callback
+  void (*timers_churn)(benchmark::State&);  // arm + cancel one timer object, inside a callback
   void (*xthread_rtt)(benchmark::State&, int loop_cpu, int caller_cpu);
   void (*xthread_flood)(benchmark::State&, int senders);
   void (*fd_chain)(benchmark::State&, int n);
@@ -476,7 +476,10 @@ inline bool register_raw(const std::string& library, RawSuite raw) {
     add("timers_arm", [raw](benchmark::State& s) { raw.timers(s, true); });
     add("timers_fire", [raw](benchmark::State& s) { raw.timers(s, false); });
   }
-  if (raw.timers_churn) add("timers_churn", raw.timers_churn);
+  if (raw.timers_churn) {
+    add("timers_churn", raw.timers_churn);
+    add("timer_rearm", raw.timers_churn);  // the raw side re-arms one timer object either way
+  }
   if (raw.xthread_rtt) {
     add("xthread_rtt_same_cpu", [raw](benchmark::State& s) { raw.xthread_rtt(s, 0, 0); });
     add("xthread_rtt_cross_cpu", [raw](benchmark::State& s) { raw.xthread_rtt(s, 0, 1); });

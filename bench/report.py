@@ -35,6 +35,7 @@ LIKE = [
     ("timers_arm", "arm one of 1,000,000 timers (deadlines spread over 1..50 ms), CPU, warm structures", "ns/timer"),
     ("timers_fire", "dispatch one of 1,000,000 timers, CPU", "ns/timer"),
     ("timers_churn", "arm and cancel a timer inside a callback", "ns/pair"),
+    ("timer_rearm", "start and stop one re-armable timer inside a callback", "ns/pair"),
     ("xthread_rtt_same_cpu", "cross-thread round trip, both threads pinned to CPU 0", "ns/round trip"),
     ("xthread_rtt_cross_cpu", "cross-thread round trip, loop pinned to CPU 0, caller to CPU 1", "ns/round trip"),
     ("xthread_flood_1", "cross-thread flood from 1 thread, every delivery counted", "ns/call"),

@@ -23,6 +23,7 @@
 #include "weft/core/reactor.h"
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
+#include "weft/core/timer.h"
 #include "weft/runners/guest_reactor.h"
 #include "weft/runners/runner_registry.h"
 
@@ -140,6 +141,27 @@ void timers_churn(benchmark::State& state, const std::string& backend) {
     run_until(*reactor, done, done.value + 1);
   }
   check(state, cancelled, state.iterations() * kChurn);
+  state.SetItemsProcessed(state.iterations() * kChurn);
+}
+
+// 3c. The same with one re-armable Timer (core/timer.h): the raw rows' mechanism (one
+// uv_timer_t, one libevent event, one steady_timer started and stopped again and again).
+void timer_rearm(benchmark::State& state, const std::string& backend) {
+  auto reactor = make_reactor(backend);
+  Timer timer(*reactor, [] {});
+  std::int64_t stopped = 0;
+  Counter done;
+  for (auto _ : state) {
+    reactor->call_soon([&] {
+      for (int i = 0; i < kChurn; ++i) {
+        timer.start_after(std::chrono::milliseconds(1 + i % kTimerSpreadMs));
+        stopped += timer.stop();
+      }
+      ++done.value;
+    });
+    run_until(*reactor, done, done.value + 1);
+  }
+  check(state, stopped, state.iterations() * kChurn);
   state.SetItemsProcessed(state.iterations() * kChurn);
 }
 
@@ -466,6 +488,7 @@ void register_weft_benchmarks() {
     add("timers_arm", timers_arm, cpu_ms);
     add("timers_fire", timers_fire, cpu_ms);
     add("timers_churn", timers_churn);
+    add("timer_rearm", timer_rearm);
     add("xthread_rtt_same_cpu", xthread_rtt_same_cpu, real);
     add("xthread_rtt_cross_cpu", xthread_rtt_cross_cpu, real);
     for (int senders : {1, 2, 4}) {

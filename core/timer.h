@@ -12,6 +12,7 @@
 #ifndef WEFT_CORE_TIMER_H_
 #define WEFT_CORE_TIMER_H_
 
+#include <concepts>
 #include <utility>
 
 #include "absl/functional/any_invocable.h"
@@ -26,7 +27,10 @@ class Timer {
  public:
   using Callback = absl::AnyInvocable<void()>;
 
-  Timer(Reactor& reactor, Callback callback) : reactor_(&reactor), callback_(std::move(callback)) {}
+  // `callback`: anything a Callback is made from, made in place (no Callback moved).
+  template <typename F>
+  Timer(Reactor& reactor, F&& callback) requires std::constructible_from<Callback, F&&>
+      : reactor_(&reactor), callback_(std::forward<F>(callback)) {}
   ~Timer() { handle_.cancel(); }
   Timer(const Timer&) = delete;
   Timer& operator=(const Timer&) = delete;
