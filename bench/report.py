@@ -15,8 +15,10 @@ Several result files may be given: rows of a later file replace the rows of the 
 (<operation>/<backend>/<side>) from earlier ones, so that a run of some rows
 (--benchmark_filter) refreshes them in a report of everything; the report names the commit and
 the load of each file it took rows from.
-Usage: report.py RESULTS.json [MORE.json ...] OUT.md OUT.svg
+The runs behind the committed report are kept, compressed, in bench/results/ (README there).
+Usage: report.py RESULTS.json[.gz] [MORE.json[.gz] ...] OUT.md OUT.svg
 """
+import gzip
 import json
 import math
 import os
@@ -147,7 +149,7 @@ class Stat:
 
 
 def load_one(path):
-    with open(path) as f:
+    with (gzip.open(path, "rt") if path.endswith(".gz") else open(path)) as f:
         data = json.load(f)
     rows = defaultdict(Stat)
     for row in data["benchmarks"]:

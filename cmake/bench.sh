@@ -7,6 +7,8 @@
 # BENCH_BASE=earlier.json makes the report from that run's rows, replaced by this run's where both
 # have a row of the same name (so a filtered run refreshes some rows of a full report); the
 # report names each run's commit and load.
+# The runs behind the committed report are kept in bench/results/ (README there): to publish a
+# refreshed report, add this run's results.json there, compressed, beside the report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake/install-deps.sh
