@@ -415,6 +415,14 @@ bool TimerHandle::cancel() {
   return true;
 }
 
+bool TimerHandle::park() {
+  if (reactor_ == nullptr) return false;
+  reactor_->check_loop_thread("Timer::stop");
+  if (!reactor_->timers_.park(id_)) return false;
+  if (!reactor_->in_hook_) reactor_->sync_timer();
+  return true;
+}
+
 bool TimerHandle::pending() const { return reactor_ != nullptr && reactor_->timers_.pending(id_); }
 
 TimePoint TimerHandle::deadline() const {

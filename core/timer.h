@@ -1,9 +1,10 @@
 // Timer: a re-armable timer that owns its callback (libuv's uv_timer_t, Asio's steady_timer),
 // for code that arms the same timeout again and again (idle timeouts, keep-alives, retries).
 //
-// start_after()/start_at() arm it, replacing any earlier arming; arming a pending timer moves
-// it in the reactor's heap and arming a fired one reuses a free slot, so re-arming allocates
-// nothing once the reactor has warmed up. The callback runs once per arming, on the loop
+// start_after()/start_at() arm it, replacing any earlier arming; arming a pending or stopped
+// timer moves it in the reactor's heap (a stopped one keeps its slot there until it is started
+// again or destroyed) and arming a fired one reuses a free slot, so re-arming allocates nothing
+// once the reactor has warmed up. The callback runs once per arming, on the loop
 // thread, under the same rules as Reactor::call_later (never early, never inside the call
 // that armed it); it may re-arm the timer. Destroying the timer cancels it.
 //
@@ -39,8 +40,9 @@ class Timer {
   // fires), or at `when`.
   void start_after(Duration delay);
   void start_at(TimePoint when);
-  // Disarms it; true if it was armed.
-  bool stop() { return handle_.cancel(); }
+  // Disarms it; true if it was armed. The timer keeps its place in the reactor's heap, so
+  // starting it again takes no new slot (as a stopped uv_timer_t keeps its handle).
+  bool stop() { return handle_.park(); }
   bool pending() const { return handle_.pending(); }
   // The armed deadline, or TimePoint::max() when not armed.
   TimePoint deadline() const { return handle_.deadline(); }

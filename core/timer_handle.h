@@ -40,6 +40,9 @@ class TimerHandle {
   // Timer::start_after: reschedule() to `delay` from now (inside a callback, from its end, as
   // call_later does).
   bool reschedule_after(Duration delay);
+  // Timer::stop: the timer stops being pending but keeps its slot in the reactor's heap for the
+  // next start (TimerQueue::park); cancel() gives the slot back. True if it was pending.
+  bool park();
   Reactor* reactor_ = nullptr;
   detail::TimerId id_;
 };

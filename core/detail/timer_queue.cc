@@ -73,6 +73,7 @@ void TimerQueue::flush(TimePoint now) {
 
 void TimerQueue::unlink(std::uint32_t slot) {
   const std::uint32_t where = nodes_[slot].heap_index;
+  if (where == kParked) return;
   if ((where & kDeferredBit) == 0) {
     remove_at(where);
     return;
@@ -91,31 +92,34 @@ void TimerQueue::unlink(std::uint32_t slot) {
   }
 }
 
-bool TimerQueue::pending(TimerId id) const {
-  return id.slot < nodes_.size() && nodes_[id.slot].generation == id.generation &&
-         nodes_[id.slot].call.pending();
-}
-
 bool TimerQueue::cancel(TimerId id) {
-  if (!pending(id)) return false;
+  if (!pending_or_parked(id)) return false;
+  const bool was_pending = nodes_[id.slot].heap_index != kParked;
   // Destroying a Callback can run arbitrary destructors; do it after the heap is consistent.
   QueuedCall dropped;
   dropped.take(nodes_[id.slot].call);
   unlink(id.slot);
   release(id.slot);
   shrink_if_idle();
+  return was_pending;
+}
+
+bool TimerQueue::park(TimerId id) {
+  if (!pending(id)) return false;
+  unlink(id.slot);
+  nodes_[id.slot].heap_index = kParked;
   return true;
 }
 
 bool TimerQueue::reschedule(TimerId id, TimePoint deadline) {
-  if (!pending(id)) return false;
+  if (!pending_or_parked(id)) return false;
   unlink(id.slot);
   insert(id.slot, deadline);
   return true;
 }
 
 bool TimerQueue::reschedule_after(TimerId id, Duration delay) {
-  if (!pending(id)) return false;
+  if (!pending_or_parked(id)) return false;
   unlink(id.slot);
   defer(id.slot, delay);
   return true;

@@ -55,15 +55,24 @@ class TimerQueue {
   bool has_deferred() const { return !deferred_.empty(); }
 
   // Removes a pending timer; false if `id` is not pending (already ran,
-  // cancelled, stale).
+  // cancelled, stale). A parked timer (below) is not pending, but its slot is given back.
   bool cancel(TimerId id);
-  bool pending(TimerId id) const;
+  bool pending(TimerId id) const {
+    return id.slot < nodes_.size() && nodes_[id.slot].generation == id.generation &&
+           nodes_[id.slot].call.pending() && nodes_[id.slot].heap_index != kParked;
+  }
+  // Parks a pending timer: it leaves the heap (or the deferred list) and is no longer pending,
+  // but keeps its slot and its call, so that reschedule() or reschedule_after() can arm it
+  // again without taking a slot or a call anew (a re-armable Timer's stop, core/timer.h). A
+  // parked timer is not counted by size() or empty(); cancel() gives its slot back. False, and
+  // nothing done, if `id` is not pending.
+  bool park(TimerId id);
   // The deadline of a pending timer; requires pending(id) and the timer not deferred.
   TimePoint deadline(TimerId id) const {
     return TimePoint(Duration(heap_[nodes_[id.slot].heap_index].deadline));
   }
-  // Moves a pending timer to `deadline`, as if pushed now (it goes after timers with the same
-  // deadline). False if `id` is not pending.
+  // Moves a pending or parked timer to `deadline`, as if pushed now (it goes after timers with
+  // the same deadline). False if `id` is neither.
   bool reschedule(TimerId id, TimePoint deadline);
   // The same, with the deadline deferred: `delay` after the next flush().
   bool reschedule_after(TimerId id, Duration delay);
@@ -100,6 +109,11 @@ class TimerQueue {
     std::uint32_t heap_index = 0;
   };
   static constexpr std::uint32_t kDeferredBit = 1u << 31;
+  static constexpr std::uint32_t kParked = ~std::uint32_t{0};  // in neither
+  bool pending_or_parked(TimerId id) const {
+    return id.slot < nodes_.size() && nodes_[id.slot].generation == id.generation &&
+           nodes_[id.slot].call.pending();
+  }
   // A deferred timer: its delay and slot (kNoSlot once cancelled or rescheduled).
   struct Deferred {
     std::int64_t delay;

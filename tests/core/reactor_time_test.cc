@@ -444,6 +444,51 @@ TEST_P(ReactorTime, TimerObjectRestartedInsideACallbackIsNeverEarly) {
   EXPECT_FALSE(timer.pending());
 }
 
+TEST_P(ReactorTime, StoppedTimerObjectIsNotPendingAndStartsAgain) {
+  // stop() keeps the timer's slot (no new one per start, as a stopped uv_timer_t); it must still
+  // read as stopped everywhere: not pending, no deadline, not counted, not keeping the loop busy.
+  int fired = 0;
+  Timer timer(reactor(), [&] { ++fired; });
+  const std::size_t before = reactor().counts().timers;
+  EXPECT_FALSE(timer.stop()) << "never started";
+  timer.start_after(1h);
+  EXPECT_TRUE(timer.pending());
+  EXPECT_EQ(reactor().counts().timers, before + 1);
+  EXPECT_TRUE(timer.stop());
+  EXPECT_FALSE(timer.pending());
+  EXPECT_FALSE(timer.stop());
+  EXPECT_EQ(timer.deadline(), TimePoint::max());
+  EXPECT_EQ(reactor().counts().timers, before);
+  reactor().call_soon([&] {
+    for (int i = 0; i < 100; ++i) {
+      timer.start_after(1ms);
+      EXPECT_TRUE(timer.stop());
+    }
+    timer.start_after(2ms);
+  });
+  ASSERT_TRUE(run_until([&] { return fired > 0; }, 5s));
+  EXPECT_EQ(fired, 1);
+  EXPECT_FALSE(timer.pending());
+  timer.start_at(reactor().now() + 1ms);
+  EXPECT_TRUE(timer.stop());
+  reactor().run_once(false);
+  EXPECT_EQ(fired, 1);
+}
+
+TEST_P(ReactorTime, TimerStoppedThenDestroyedNeverRunsAndLeavesNothingArmed) {
+  const std::size_t before = reactor().counts().timers;
+  {
+    Timer timer(reactor(), [] { ADD_FAILURE() << "a stopped timer ran"; });
+    timer.start_after(1ms);
+    timer.stop();
+  }
+  // Its slot went back with it (TimerQueue.AParkedTimerIsNotPending... checks the slot).
+  bool ran = false;
+  reactor().call_later(2ms, [&] { ran = true; });
+  ASSERT_TRUE(run_until([&] { return ran; }, 5s));
+  EXPECT_EQ(reactor().counts().timers, before);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllBackends, ReactorTime, ::testing::ValuesIn(testing::backend_names()),
                          testing::param_name);
 // The same suite on virtual time: exact and instant.

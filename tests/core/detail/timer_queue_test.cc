@@ -181,6 +181,46 @@ TEST(TimerQueue, PlainCallsAndCallbacksShareOneOrderAndOneCancelRule) {
   EXPECT_TRUE(queue.empty());
 }
 
+TEST(TimerQueue, AParkedTimerIsNotPendingKeepsItsSlotAndCanBeArmedAgain) {
+  TimerQueue queue;
+  int ran = 0;
+  const TimerId id = queue.push(at(5), call([&] { ++ran; }));
+  const TimerId other = queue.push(at(7), call([&] { ran += 10; }));
+  EXPECT_TRUE(queue.park(id));
+  EXPECT_FALSE(queue.pending(id));
+  EXPECT_FALSE(queue.park(id)) << "parked is not pending";
+  EXPECT_EQ(queue.size(), 1u);
+  QueuedCall popped;
+  EXPECT_TRUE(queue.pop_due(at(100), kAll, popped)) << "only the other timer";
+  popped.run();
+  EXPECT_EQ(ran, 10);
+  EXPECT_FALSE(queue.pending(other));
+  EXPECT_TRUE(queue.empty()) << "a parked timer keeps nothing running";
+  // Armed again, with its slot and call, from the heap or the deferred list.
+  EXPECT_TRUE(queue.reschedule(id, at(200)));
+  EXPECT_TRUE(queue.pending(id));
+  EXPECT_EQ(queue.deadline(id), at(200));
+  EXPECT_TRUE(queue.park(id));
+  EXPECT_TRUE(queue.reschedule_after(id, std::chrono::nanoseconds(3)));
+  EXPECT_EQ(queue.deferred(), 1u);
+  queue.flush(at(300));
+  EXPECT_EQ(queue.deadline(id), at(303));
+  EXPECT_TRUE(queue.pop_due(at(303), kAll, popped));
+  popped.run();
+  EXPECT_EQ(ran, 11);
+  EXPECT_FALSE(queue.reschedule(id, at(400))) << "it ran: the id is stale";
+  // Cancelling a parked timer gives its slot back and prevents nothing.
+  const TimerId parked = queue.push(at(1), call([&] { ran += 100; }));
+  EXPECT_TRUE(queue.park(parked));
+  EXPECT_FALSE(queue.cancel(parked));
+  EXPECT_FALSE(queue.reschedule(parked, at(2))) << "its slot was given back";
+  const TimerId reused = queue.push(at(1), call([] {}));
+  EXPECT_EQ(reused.slot, parked.slot);
+  EXPECT_TRUE(queue.cancel(reused));
+  EXPECT_EQ(ran, 11);
+  EXPECT_TRUE(queue.empty());
+}
+
 TEST(TimerQueue, DeferredTimersTakeTheirDeadlineAtTheFlushInPushOrder) {
   TimerQueue queue;
   std::vector<int> order;
