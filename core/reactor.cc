@@ -368,14 +368,8 @@ TimerHandle Reactor::call_at(TimePoint when, Callback callback) {
   return schedule_at(when, std::move(callback));
 }
 
-TimerHandle Reactor::add_timer(TimePoint when, Callback&& callback) {
-  return schedule_at(when, std::move(callback));
-}
 TimerHandle Reactor::add_timer(TimePoint when, detail::PlainFunction fn, void* a, void* b) {
   return schedule_at(when, fn, a, b);
-}
-TimerHandle Reactor::add_timer_after(Duration delay, Callback&& callback) {
-  return schedule_after(delay, std::move(callback));
 }
 TimerHandle Reactor::add_timer_after(Duration delay, detail::PlainFunction fn, void* a, void* b) {
   return schedule_after(delay, fn, a, b);

@@ -371,12 +371,11 @@ class Reactor final : private LoopHooks {
     }
     return detail::t_context != nullptr;
   }
-  // call_at and call_later of a Callback (checked: not empty, its context captured) or of a
-  // plain call (core/detail/queued_call.h), through the templates below (reactor.cc).
-  TimerHandle add_timer(TimePoint when, Callback&& callback);
+  // The inline call_at and call_later's way in: a plain call (core/detail/queued_call.h).
   TimerHandle add_timer(TimePoint when, detail::PlainFunction fn, void* a, void* b);
-  TimerHandle add_timer_after(Duration delay, Callback&& callback);
   TimerHandle add_timer_after(Duration delay, detail::PlainFunction fn, void* a, void* b);
+  // Both forms' one path (reactor.cc): `call` is what TimerQueue::push takes, a Callback
+  // (checked: not empty, its context captured) or a plain call.
   template <typename... Call>
   TimerHandle schedule_at(TimePoint when, Call&&... call);
   template <typename... Call>

@@ -19,30 +19,6 @@ std::uint32_t TimerQueue::take_slot() {
   return slot;
 }
 
-TimerId TimerQueue::push(TimePoint deadline, Callback&& callback) {
-  const std::uint32_t slot = take_slot();
-  nodes_[slot].call.set(std::move(callback));
-  return insert(slot, deadline);
-}
-
-TimerId TimerQueue::push(TimePoint deadline, PlainFunction fn, void* a, void* b) {
-  const std::uint32_t slot = take_slot();
-  nodes_[slot].call.set(fn, a, b);
-  return insert(slot, deadline);
-}
-
-TimerId TimerQueue::push_after(Duration delay, Callback&& callback) {
-  const std::uint32_t slot = take_slot();
-  nodes_[slot].call.set(std::move(callback));
-  return defer(slot, delay);
-}
-
-TimerId TimerQueue::push_after(Duration delay, PlainFunction fn, void* a, void* b) {
-  const std::uint32_t slot = take_slot();
-  nodes_[slot].call.set(fn, a, b);
-  return defer(slot, delay);
-}
-
 TimerId TimerQueue::insert(std::uint32_t slot, TimePoint deadline) {
   heap_.emplace_back();
   sift_up(heap_.size() - 1, Entry{deadline.time_since_epoch().count(), next_sequence_++, slot});

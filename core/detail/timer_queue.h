@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "weft/core/detail/queued_call.h"
@@ -39,13 +40,22 @@ class TimerQueue {
  public:
   using Callback = QueuedCall::Callback;
 
-  // A timer that calls `callback` (not empty), or the plain call fn(a, b)
-  // (core/detail/queued_call.h).
-  TimerId push(TimePoint deadline, Callback&& callback);
-  TimerId push(TimePoint deadline, PlainFunction fn, void* a, void* b);
+  // A timer whose call is made by QueuedCall::set(call...): a Callback (not empty), or the
+  // plain call fn, a, b (core/detail/queued_call.h). Inline, so that a plain call stays in
+  // registers.
+  template <typename... Call>
+  TimerId push(TimePoint deadline, Call&&... call) {
+    const std::uint32_t slot = take_slot();
+    nodes_[slot].call.set(std::forward<Call>(call)...);
+    return insert(slot, deadline);
+  }
   // A timer whose deadline is `delay` after the `now` of the next flush().
-  TimerId push_after(Duration delay, Callback&& callback);
-  TimerId push_after(Duration delay, PlainFunction fn, void* a, void* b);
+  template <typename... Call>
+  TimerId push_after(Duration delay, Call&&... call) {
+    const std::uint32_t slot = take_slot();
+    nodes_[slot].call.set(std::forward<Call>(call)...);
+    return defer(slot, delay);
+  }
   // Gives every deferred timer its deadline, `now` + its delay (saturating), in push order.
   void flush(TimePoint now);
   // Deferred timers still pending (not cancelled or rescheduled).
@@ -58,8 +68,7 @@ class TimerQueue {
   // cancelled, stale). A parked timer (below) is not pending, but its slot is given back.
   bool cancel(TimerId id);
   bool pending(TimerId id) const {
-    return id.slot < nodes_.size() && nodes_[id.slot].generation == id.generation &&
-           nodes_[id.slot].call.pending() && nodes_[id.slot].heap_index != kParked;
+    return pending_or_parked(id) && nodes_[id.slot].heap_index != kParked;
   }
   // Parks a pending timer: it leaves the heap (or the deferred list) and is no longer pending,
   // but keeps its slot and its call, so that reschedule() or reschedule_after() can arm it
