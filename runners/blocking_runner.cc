@@ -42,7 +42,7 @@ void BlockingRunner::start(detail::SubmittedTask task) {
   std::move(task).start_on(*reactor_, link_);  // this thread owns the loop
 }
 
-void BlockingRunner::drive(detail::EventualStateBase& state, std::optional<TimePoint> deadline) {
+void BlockingRunner::drive(const std::atomic<bool>& done, std::optional<TimePoint> deadline) {
   check_not_forked();
   if (Reactor* running = Reactor::current()) {
     throw UsageError(
@@ -59,7 +59,7 @@ void BlockingRunner::drive(detail::EventualStateBase& state, std::optional<TimeP
   // run_once() neither consumes a pending stop() nor blocks while one is pending, so the stop
   // is taken here at every iteration: a loop that ignored it would spin.
   bool stopped = false;
-  while (!state.ready()) {
+  while (!done.load(std::memory_order_acquire)) {
     if (reactor_->take_stop_request()) {
       stopped = true;
       break;
@@ -70,13 +70,11 @@ void BlockingRunner::drive(detail::EventualStateBase& state, std::optional<TimeP
   // A stop() made during the call was aimed at it, even if the work finished in the same turn:
   // it must not end the next call at once.
   if (reactor_->take_stop_request()) stopped = true;
-  if (stopped && !state.ready()) {
+  if (stopped && !done.load(std::memory_order_acquire)) {
     throw LoopStopped(
         "weft: blocking runner: the loop was stopped (Reactor::stop()) before the work "
         "finished; the work goes on during the next call");
   }
 }
-
-void BlockingRunner::after_cancel(detail::EventualStateBase& state) { drive(state, std::nullopt); }
 
 }  // namespace weft

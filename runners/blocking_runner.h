@@ -28,7 +28,9 @@
 #ifndef WEFT_RUNNERS_BLOCKING_RUNNER_H_
 #define WEFT_RUNNERS_BLOCKING_RUNNER_H_
 
+#include <atomic>
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include "weft/core/reactor.h"
@@ -53,10 +55,9 @@ class BlockingRunner final : public Runner, private detail::EventualDriver {
  protected:
   void start(detail::SubmittedTask task) override;
   detail::EventualDriver* driver() override { return this; }
-  void after_cancel(detail::EventualStateBase& state) override;
 
  private:
-  void drive(detail::EventualStateBase& state, std::optional<TimePoint> deadline) override;
+  void drive(const std::atomic<bool>& done, std::optional<TimePoint> deadline) override;
 
   std::unique_ptr<Reactor> reactor_;
   std::shared_ptr<detail::ReactorLink> link_;  // for cancellers, which may outlive the runner

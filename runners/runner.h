@@ -60,6 +60,7 @@
 #include "weft/core/detail/recycler.h"
 #include "weft/core/task.h"
 #include "weft/core/time.h"
+#include "weft/runners/detail/driven_run.h"
 #include "weft/runners/eventual_result.h"
 
 namespace weft {
@@ -96,16 +97,14 @@ class Runner {
   // the result with RunnerShutDown, so nothing waits forever.
   virtual void start(detail::SubmittedTask task) = 0;
   // Customization point: how waiters on this runner's results make progress.
-  // Null (the default) when another thread runs the loop.
+  // Null (the default) when another thread runs the loop. A runner that gives one is driven by
+  // its callers: run() then skips start() and puts the task on reactor() itself, on the
+  // calling thread, with no shared state (runners/detail/driven_run.h), and drives the loop
+  // until the task has ended, its cleanup included after a timeout or a stop.
   virtual detail::EventualDriver* driver() { return nullptr; }
   // Customization point: the thread that runs the loop, if it is fixed (threaded: its own;
   // host: the host's). Blocking waits on it are refused with UsageError.
   virtual std::thread::id loop_thread() const { return {}; }
-  // Customization point: called by run() after it has cancelled the task (a
-  // timeout, or LoopStopped). The default returns at once (the loop finishes
-  // the cancellation in the background); the blocking runner drives its loop
-  // until the task has finished its cleanup.
-  virtual void after_cancel(detail::EventualStateBase& /*state*/) {}
 
   // True in a child process forked after this runner was made; then the runner
   // must not touch its loop, its threads or its locks (see "fork" above).
@@ -118,6 +117,8 @@ class Runner {
   }
 
  private:
+  template <typename T>
+  T run_driven(detail::EventualDriver& driver, Task<T> task, std::optional<Duration> timeout);
   [[noreturn]] void throw_run_timeout(Duration timeout);
   [[noreturn]] void throw_run_stopped();
   [[noreturn]] void throw_inherited() const;
@@ -142,23 +143,40 @@ EventualResult<T> Runner::submit(Task<T> task) {
 
 template <typename T>
 T Runner::run(Task<T> task, std::optional<Duration> timeout) {
-  EventualResult<T> result = submit(std::move(task));
-  bool ready = false;
-  try {
-    ready = result.state_->wait(timeout);
-  } catch (const LoopStopped&) {
-    // run() does not leave its task behind: cancel it and let its cleanup run, as after a
-    // timeout. A second stop() during the cleanup ends that wait too (LoopStopped again).
-    result.cancel();
-    after_cancel(*result.state_);
-    throw_run_stopped();
+  if (detail::EventualDriver* driver = this->driver()) {
+    return run_driven(*driver, std::move(task), timeout);
   }
-  if (!ready) {
-    result.cancel();
-    after_cancel(*result.state_);
+  EventualResult<T> result = submit(std::move(task));
+  if (!result.state_->wait(timeout)) {
+    result.cancel();  // its loop finishes the cancellation in the background
     throw_run_timeout(*timeout);
   }
   return result.state_->result();
+}
+
+template <typename T>
+T Runner::run_driven(detail::EventualDriver& driver, Task<T> task,
+                     std::optional<Duration> timeout) {
+  check_not_forked();
+  if (!task.valid()) [[unlikely]] {
+    detail::throw_empty_task("Runner::run()/submit()");
+  }
+  detail::DrivenRun<T> run(reactor(), std::move(task));
+  try {
+    driver.drive(run.done(), detail::deadline_after(timeout));
+  } catch (const LoopStopped&) {
+    // run() does not leave its task behind: cancel it and let its cleanup run, as after a
+    // timeout. A second stop() during the cleanup ends that wait too (LoopStopped again).
+    run.cancel();
+    driver.drive(run.done(), std::nullopt);
+    throw_run_stopped();
+  }
+  if (!run.ready()) {
+    run.cancel();
+    driver.drive(run.done(), std::nullopt);
+    throw_run_timeout(*timeout);
+  }
+  return run.result();
 }
 
 }  // namespace weft

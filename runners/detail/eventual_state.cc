@@ -78,15 +78,9 @@ bool EventualStateBase::wait(std::optional<Duration> timeout) {
     throw UsageError(absl::StrCat("weft: waiting for a result on the loop thread of reactor '",
                                   reactor_->name(), "' would deadlock; co_await the task instead"));
   }
-  // Saturating: a timeout reaching past the clock's end means no limit, and one reaching before
-  // its beginning is simply in the past.
-  std::optional<TimePoint> deadline;
-  if (timeout) {
-    deadline = add_saturating(Clock::now(), *timeout);
-    if (*deadline == TimePoint::max()) deadline.reset();
-  }
+  const std::optional<TimePoint> deadline = deadline_after(timeout);
   if (driver_ != nullptr) {
-    driver_->drive(*this, deadline);  // runs the loop, which completes the state
+    driver_->drive(done_, deadline);  // runs the loop, which completes the state
     return ready();
   }
   std::unique_lock lock(mu_);

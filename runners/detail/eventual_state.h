@@ -46,14 +46,23 @@ namespace weft::detail {
 class EventualStateBase;
 class ReactorLink;  // runners/detail/reactor_link.h
 
+// The deadline `timeout` from now gives a wait, saturating: none (no limit) for no timeout or one
+// reaching past the clock's end; one reaching before its beginning is simply in the past.
+inline std::optional<TimePoint> deadline_after(std::optional<Duration> timeout) {
+  if (!timeout) return std::nullopt;
+  const TimePoint deadline = add_saturating(Clock::now(), *timeout);
+  if (deadline == TimePoint::max()) return std::nullopt;
+  return deadline;
+}
+
 // How a waiter makes progress when no other thread runs the loop (the blocking
 // runner).
 class EventualDriver {
  public:
-  // Runs the loop on the calling thread until `state` is ready or `deadline`
-  // passes (none: as long as it takes). Throws LoopStopped if a stop() of the
-  // loop, made before or during the call, ends it first (consuming it).
-  virtual void drive(EventualStateBase& state, std::optional<TimePoint> deadline) = 0;
+  // Runs the loop on the calling thread until `done` is true or `deadline` passes (none: as
+  // long as it takes). Throws LoopStopped if a stop() of the loop, made before or during the
+  // call, ends it first (consuming it).
+  virtual void drive(const std::atomic<bool>& done, std::optional<TimePoint> deadline) = 0;
 
  protected:
   ~EventualDriver() = default;

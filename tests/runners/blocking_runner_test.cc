@@ -15,6 +15,8 @@
 #include "tests/runners/failing_backend.h"
 #include "tests/testing/backends.h"
 #include "weft/core/backend_registry.h"
+#include "weft/core/cancel_scope.h"
+#include "weft/core/detail/exception_text.h"
 #include "weft/core/errors.h"
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
@@ -24,6 +26,7 @@ namespace weft {
 namespace {
 
 using namespace std::chrono_literals;
+using detail::what_of;
 
 class BlockingRunnerTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -235,6 +238,57 @@ TEST_P(BlockingRunnerTest, StopsInEveryCallNeverMakeTheLoopSpin) {
   expect_runner_works_normally(runner_);
 }
 
+// A task that stops the loop, then sleeps until cancelled; its cleanup stops the loop again and
+// takes `cleanup` (shielded) before it records that it ran. `frames` counts its live frames.
+Task<int> stops_twice(Duration cleanup, std::shared_ptr<bool> cleaned_up,
+                      std::shared_ptr<int> frames) {
+  ++*frames;
+  struct Leaving {
+    std::shared_ptr<int> frames;
+    ~Leaving() { --*frames; }
+  } leaving{frames};
+  Reactor::current()->stop();
+  try {
+    co_await sleep(1h);
+  } catch (const Cancelled&) {
+    Reactor::current()->stop();  // a second stop, during the cleanup run() waits for
+  }
+  co_await shield(nap(cleanup));
+  *cleaned_up = true;
+  throw Cancelled();
+}
+
+TEST_P(BlockingRunnerTest, ASecondStopDuringTheCleanupEndsRunAndTheCleanupEndsDuringALaterCall) {
+  auto cleaned_up = std::make_shared<bool>(false);
+  auto frames = std::make_shared<int>(0);
+  std::vector<std::string> errors;
+  runner_.reactor().set_error_handler(
+      [&errors](std::exception_ptr error, std::string_view) { errors.push_back(what_of(error)); });
+  EXPECT_THROW(runner_.run(stops_twice(30ms, cleaned_up, frames)), LoopStopped);
+  EXPECT_FALSE(*cleaned_up) << "the second stop ended run() before the cleanup's end";
+  EXPECT_EQ(*frames, 1);
+  EXPECT_EQ(runner_.reactor().counts().tasks, 1u) << "the task was left in its loop";
+  runner_.run(nap(200ms));
+  EXPECT_TRUE(*cleaned_up) << "the cleanup went on during the next call";
+  EXPECT_EQ(*frames, 0);
+  EXPECT_EQ(runner_.reactor().counts().tasks, 0u);
+  EXPECT_THAT(errors, ::testing::IsEmpty()) << "run() cancelled it: its Cancelled is nobody's news";
+  expect_runner_works_normally(runner_);
+}
+
+TEST_P(BlockingRunnerTest, ATaskLeftByRunIsFreedWithTheRunnerWhateverItsState) {
+  for (const Duration cleanup : {Duration(20ms), Duration(1h)}) {
+    auto cleaned_up = std::make_shared<bool>(false);
+    auto frames = std::make_shared<int>(0);
+    {
+      BlockingRunner runner(make_reactor(GetParam()), /*shutdown_timeout=*/10ms);
+      EXPECT_THROW(runner.run(stops_twice(cleanup, cleaned_up, frames)), LoopStopped);
+      EXPECT_EQ(*frames, 1);
+    }
+    EXPECT_EQ(*frames, 0) << "destroying the runner destroyed the task's frame (ASan: its block)";
+  }
+}
+
 // ---- A failed native step ----
 
 TEST_P(BlockingRunnerTest, FailedNativeStepPropagatesAndLeavesTheRunnerUsable) {
@@ -255,6 +309,25 @@ TEST_P(BlockingRunnerTest, FailedNativeStepPropagatesAndLeavesTheRunnerUsable) {
   EXPECT_EQ(counts.tasks, 0u);
   EXPECT_EQ(counts.timers, 0u);
   expect_runner_works_normally(runner);
+}
+
+TEST_P(BlockingRunnerTest, AFailureOfATaskThatRunLeftOnAFailedStepGoesToTheErrorHandler) {
+  auto failures = std::make_shared<testing::Failures>();
+  BlockingRunner runner(testing::make_failing_reactor(GetParam(), failures));
+  std::vector<std::string> errors;
+  runner.reactor().set_error_handler([&errors](std::exception_ptr error, std::string_view where) {
+    errors.push_back(std::string(where) + ": " + what_of(error));
+  });
+  auto fails_late = []() -> Task<int> {
+    co_await sleep(5ms);
+    throw std::logic_error("late failure");
+  };
+  failures->left = 1;
+  EXPECT_THROW(runner.run(fails_late(), 10s), std::runtime_error);
+  runner.run(nap(50ms));
+  EXPECT_THAT(errors, ::testing::ElementsAre(::testing::HasSubstr("late failure")))
+      << "run() did not cancel the task it left on a failed step, so its failure is news";
+  EXPECT_EQ(runner.reactor().counts().tasks, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllBackends, BlockingRunnerTest,
