@@ -66,7 +66,20 @@ class TimerQueue {
 
   // Removes a pending timer; false if `id` is not pending (already ran,
   // cancelled, stale). A parked timer (below) is not pending, but its slot is given back.
-  bool cancel(TimerId id);
+  // Inline, as are the other operations a re-armed or cancelled timer makes (arming one and
+  // cancelling it inside a callback is a handful of stores; as calls into timer_queue.cc
+  // they were half of it).
+  bool cancel(TimerId id) {
+    if (!pending_or_parked(id)) return false;
+    const bool was_pending = nodes_[id.slot].heap_index != kParked;
+    // Destroying a Callback can run arbitrary destructors; do it after the heap is consistent.
+    QueuedCall dropped;
+    dropped.take(nodes_[id.slot].call);
+    unlink(id.slot);
+    release(id.slot);
+    shrink_if_idle();
+    return was_pending;
+  }
   bool pending(TimerId id) const {
     return pending_or_parked(id) && nodes_[id.slot].heap_index != kParked;
   }
@@ -75,16 +88,31 @@ class TimerQueue {
   // again without taking a slot or a call anew (a re-armable Timer's stop, core/timer.h). A
   // parked timer is not counted by size() or empty(); cancel() gives its slot back. False, and
   // nothing done, if `id` is not pending.
-  bool park(TimerId id);
+  bool park(TimerId id) {
+    if (!pending(id)) return false;
+    unlink(id.slot);
+    nodes_[id.slot].heap_index = kParked;
+    return true;
+  }
   // The deadline of a pending timer; requires pending(id) and the timer not deferred.
   TimePoint deadline(TimerId id) const {
     return TimePoint(Duration(heap_[nodes_[id.slot].heap_index].deadline));
   }
   // Moves a pending or parked timer to `deadline`, as if pushed now (it goes after timers with
   // the same deadline). False if `id` is neither.
-  bool reschedule(TimerId id, TimePoint deadline);
+  bool reschedule(TimerId id, TimePoint deadline) {
+    if (!pending_or_parked(id)) return false;
+    unlink(id.slot);
+    insert(id.slot, deadline);
+    return true;
+  }
   // The same, with the deadline deferred: `delay` after the next flush().
-  bool reschedule_after(TimerId id, Duration delay);
+  bool reschedule_after(TimerId id, Duration delay) {
+    if (!pending_or_parked(id)) return false;
+    unlink(id.slot);
+    defer(id.slot, delay);
+    return true;
+  }
 
   bool empty() const { return heap_.empty() && deferred_live_ == 0; }
   std::size_t size() const { return heap_.size() + deferred_live_; }
@@ -145,12 +173,49 @@ class TimerQueue {
   void sift_down(std::size_t index, Entry entry);
   void remove_at(std::size_t index);
   // Takes a pending timer out of the heap or the deferred list, keeping its node.
-  void unlink(std::uint32_t slot);
-  std::uint32_t take_slot();
+  void unlink(std::uint32_t slot) {
+    const std::uint32_t where = nodes_[slot].heap_index;
+    if (where == kParked) return;
+    if ((where & kDeferredBit) == 0) {
+      remove_at(where);
+      return;
+    }
+    // Arm-then-cancel in one callback (a timeout that was not needed) leaves nothing behind:
+    // the last live entry empties the list, the last entry goes with the cancelled ones
+    // before it.
+    const std::uint32_t index = where & ~kDeferredBit;
+    if (--deferred_live_ == 0) {
+      deferred_.clear();
+    } else if (index + 1 < deferred_.size()) {
+      deferred_[index].slot = kNoSlot;
+    } else {
+      do {
+        deferred_.pop_back();
+      } while (deferred_.back().slot == kNoSlot);  // a live entry remains before it
+    }
+  }
+  std::uint32_t take_slot() {
+    if (free_slots_.empty()) return new_slot();
+    const std::uint32_t slot = free_slots_.back();
+    free_slots_.pop_back();
+    return slot;
+  }
+  std::uint32_t new_slot();
   // Puts the timer of a slot just taken (its call set) in the heap or the deferred list.
   TimerId insert(std::uint32_t slot, TimePoint deadline);
-  TimerId defer(std::uint32_t slot, Duration delay);
-  void release(std::uint32_t slot);
+  TimerId defer(std::uint32_t slot, Duration delay) {
+    Node& node = nodes_[slot];
+    node.heap_index = kDeferredBit | static_cast<std::uint32_t>(deferred_.size());
+    deferred_.push_back(Deferred{delay.count(), slot});
+    ++deferred_live_;
+    return TimerId{slot, node.generation};
+  }
+  void release(std::uint32_t slot) {
+    Node& node = nodes_[slot];  // its call was taken: nothing to destroy
+    // Skip 0 on wrap-around: it is the generation of a default TimerId.
+    if (++node.generation == 0) node.generation = 1;
+    free_slots_.push_back(slot);
+  }
   void shrink_if_idle() {
     if (nodes_.size() > kKeepNodes && empty()) shrink();
   }
