@@ -29,22 +29,23 @@
 // reported to the current reactor's error handler, or to stderr (Twisted's
 // "Unhandled error in Deferred").
 //
-// Threading: loop thread only. Copies share one state; the state lives while
-// any copy (or an awaiting task) does.
+// Threading: loop thread only, except that a copy may be made, moved or dropped on any
+// thread (the count is atomic, as std::shared_ptr's): a runner's run() may return a Deferred
+// to its caller's thread. Copies share one state; the state lives while any copy (or an
+// awaiting task) does.
 #ifndef WEFT_CORE_DEFERRED_H_
 #define WEFT_CORE_DEFERRED_H_
 
 #include <coroutine>
 #include <cstddef>
 #include <exception>
-#include <memory>
 #include <optional>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
-#include "weft/core/detail/recycler.h"
+#include "weft/core/detail/counted_ref.h"
 #include "weft/core/detail/task_context.h"
 #include "weft/core/errors.h"
 #include "weft/core/task.h"
@@ -60,7 +61,7 @@ template <typename T>
 class SpawnedTask;  // core/spawn.h
 
 // The part of a Deferred's state that does not depend on T.
-class DeferredStateBase {
+class DeferredStateBase : public Counted {
  public:
   // A coroutine suspended on the Deferred; lives in the coroutine's frame. on_fired detaches
   // it (no longer cancellable) and returns the coroutine to resume and its task.
@@ -141,8 +142,8 @@ class DeferredStateBase {
 template <typename T>
 class DeferredState : public DeferredStateBase {
  public:
-  // User-provided: Deferred() value-initializes its state through allocate_shared, and an
-  // implicit constructor would have the whole block zeroed before the members' initializers.
+  // User-provided: Deferred() value-initializes its state (make_counted), and an implicit
+  // constructor would have the whole block zeroed before the members' initializers.
   DeferredState() noexcept {}  // NOLINT(modernize-use-equals-default)
   template <typename U>
   void succeed(U&& value) {
@@ -172,7 +173,12 @@ class DeferredState<void> : public DeferredStateBase {
 template <typename T, bool kConsume>
 class DeferredAwaiter : private DeferredStateBase::Waiter {
  public:
-  explicit DeferredAwaiter(std::shared_ptr<DeferredState<T>> state) : state_(std::move(state)) {}
+  // Awaiting an lvalue: the Deferred outlives the co_await expression, so the awaiter takes a
+  // reference of its own only if it suspends (a fired Deferred is awaited with no count).
+  explicit DeferredAwaiter(DeferredState<T>* state) : state_(state) {}
+  // Awaiting an rvalue: the awaiter takes the Deferred's reference.
+  explicit DeferredAwaiter(CountedRef<DeferredState<T>> state)
+      : state_(state.get()), keep_(std::move(state)) {}
   DeferredAwaiter(const DeferredAwaiter&) = delete;
   DeferredAwaiter& operator=(const DeferredAwaiter&) = delete;
   ~DeferredAwaiter() {
@@ -193,10 +199,13 @@ class DeferredAwaiter : private DeferredStateBase::Waiter {
       // Reached inside a cancelled scope: the awaited work is cancelled all the same (the
       // rule holds however the cancellation arrives), and the task goes on with Cancelled now.
       cancelled_ = true;
-      std::shared_ptr<DeferredState<T>> state = state_;
+      CountedRef<DeferredState<T>> state = CountedRef<DeferredState<T>>::to(state_);
       state->cancel();
       return false;
     }
+    // Suspended, the awaiter must keep the state alive itself: whoever owns the Deferred may
+    // drop it meanwhile.
+    if (!keep_) keep_ = CountedRef<DeferredState<T>>::to(state_);
     handle_ = handle;
     on_fired = &DeferredAwaiter::resume;
     state_->add_waiter(this);
@@ -230,7 +239,8 @@ class DeferredAwaiter : private DeferredStateBase::Waiter {
   // resume with Cancelled next turn.
   static void cancel(void* awaiter);
 
-  std::shared_ptr<DeferredState<T>> state_;
+  DeferredState<T>* state_;
+  CountedRef<DeferredState<T>> keep_;  // once suspended, or the rvalue Deferred's reference
   std::coroutine_handle<> handle_;
   TaskContext* context_ = nullptr;
   bool registered_ = false;
@@ -251,7 +261,7 @@ void DeferredAwaiter<T, kConsume>::cancel(void* awaiter) {
   self->state_->remove_waiter(self);
   self->registered_ = false;
   self->cancelled_ = true;
-  std::shared_ptr<DeferredState<T>> state = self->state_;
+  CountedRef<DeferredState<T>> state = self->keep_;
   resume_next_turn(*self->context_, self->handle_);
   state->cancel();
 }
@@ -267,7 +277,7 @@ class Deferred {
   using Canceller = absl::AnyInvocable<void()>;
 
   // An unfired Deferred; cancel() fails it with Cancelled.
-  Deferred() : state_(std::allocate_shared<State>(detail::RecyclingAllocator<State>())) {}
+  Deferred() : state_(detail::make_counted<State>()) {}
   // An unfired Deferred whose cancel() calls `canceller`, which must make the
   // producer fire it.
   explicit Deferred(Canceller canceller) : Deferred() {
@@ -277,16 +287,16 @@ class Deferred {
   // Fires with a value. Throws AlreadyCalledError if already fired.
   template <typename U = T>
   requires(!std::is_void_v<T> && std::is_constructible_v<T, U&&>) void callback(U&& value) const {
-    std::shared_ptr<State> keep = state_;  // a consumer may drop the last other copy
+    detail::CountedRef<State> keep = state_;  // a consumer may drop the last other copy
     keep->succeed(std::forward<U>(value));
   }
   void callback() const requires std::is_void_v<T> {
-    std::shared_ptr<State> keep = state_;
+    detail::CountedRef<State> keep = state_;
     keep->succeed();
   }
   // Fires with an error. Throws AlreadyCalledError if already fired.
   void errback(std::exception_ptr error) const {
-    std::shared_ptr<State> keep = state_;
+    detail::CountedRef<State> keep = state_;
     keep->fail(std::move(error));
   }
   template <typename E>
@@ -294,7 +304,7 @@ class Deferred {
   void errback(E&& error) const { errback(std::make_exception_ptr(std::forward<E>(error))); }
 
   void cancel() const {
-    std::shared_ptr<State> keep = state_;
+    detail::CountedRef<State> keep = state_;
     keep->cancel();
   }
 
@@ -363,7 +373,7 @@ class Deferred {
   // cancelled meanwhile, the Deferred is cancelled and the task resumes next
   // turn with weft::Cancelled.
   detail::DeferredAwaiter<T, false> operator co_await() const& {
-    return detail::DeferredAwaiter<T, false>(state_);
+    return detail::DeferredAwaiter<T, false>(state_.get());
   }
   detail::DeferredAwaiter<T, true> operator co_await() && {
     return detail::DeferredAwaiter<T, true>(std::move(state_));
@@ -376,9 +386,9 @@ class Deferred {
   template <typename>
   friend class detail::SpawnedTask;
   // spawn() makes the state, with the task's context in the same block.
-  explicit Deferred(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  explicit Deferred(detail::CountedRef<State> state) : state_(std::move(state)) {}
 
-  std::shared_ptr<State> state_;
+  detail::CountedRef<State> state_;
 };
 
 }  // namespace weft

@@ -26,13 +26,12 @@
 
 #include <coroutine>
 #include <exception>
-#include <memory>
 #include <type_traits>
 #include <utility>
 
 #include "weft/core/deferred.h"
 #include "weft/core/detail/cancel_reason.h"
-#include "weft/core/detail/recycler.h"
+#include "weft/core/detail/counted_ref.h"
 #include "weft/core/detail/task_context.h"
 #include "weft/core/errors.h"
 #include "weft/core/reactor.h"
@@ -52,7 +51,7 @@ class SpawnedTask final : public DeferredState<T>, private TaskContext {
     if (!task.valid()) [[unlikely]] {
       throw_empty_task("spawn()");
     }
-    auto state = std::allocate_shared<SpawnedTask>(RecyclingAllocator<SpawnedTask>());
+    CountedRef<SpawnedTask> state = make_counted<SpawnedTask>();
     SpawnedTask& self = *state;
     TaskContext& context = self;
     context.root = std::move(task).release_for_detail();
@@ -62,7 +61,7 @@ class SpawnedTask final : public DeferredState<T>, private TaskContext {
     TaskTracker::attach(reactor, context);
     self.set_cancel_function([](void* task) { static_cast<TaskContext*>(task)->request_cancel(); },
                              &context);
-    self.reactor_ref_ = state;
+    self.reactor_ref_ = state.copy_unpublished();  // nobody else has it yet
     // The task's context is installed when it starts (begin() resumes through the context).
     TaskTracker::call_soon(
         reactor, [](void* task, void*) { static_cast<SpawnedTask*>(task)->begin(); }, &self,
@@ -70,9 +69,9 @@ class SpawnedTask final : public DeferredState<T>, private TaskContext {
     return Deferred<T>(std::move(state));
   }
 
-  // For allocate_shared; use start(). User-provided, so that allocate_shared's value-initialization
-  // does not zero the block before the members' own initializers run (`perf`: a `rep stos` at
-  // a sixth of a spawn).
+  // For make_counted; use start(). User-provided, so that make_counted's value-initialization does
+  // not zero the block before the members' own initializers run (`perf`: a `rep stos` at a
+  // sixth of a spawn).
   SpawnedTask() noexcept {}  // NOLINT(modernize-use-equals-default)
 
  private:
@@ -101,14 +100,14 @@ class SpawnedTask final : public DeferredState<T>, private TaskContext {
   // The reactor is going away: the Deferred stays unfired.
   static void destroy(TaskContext& context) noexcept {
     SpawnedTask& self = of(context);
-    std::shared_ptr<DeferredState<T>> keep = std::move(self.reactor_ref_);
+    CountedRef<DeferredState<T>> keep = std::move(self.reactor_ref_);
     self.free_frame_and_leave();
   }  // `keep` may free this block: last.
 
   // Fires the Deferred with the outcome (unless fired by hand), frees the frame, and drops the
   // reactor's reference (last: it may free this block).
   void end(std::exception_ptr error, bool started) noexcept {
-    std::shared_ptr<DeferredState<T>> keep = std::move(reactor_ref_);
+    CountedRef<DeferredState<T>> keep = std::move(reactor_ref_);
     if (!this->fired()) {
       if (started) apply_cancel_reason(&context(), error);
       if (error != nullptr) {
@@ -133,7 +132,7 @@ class SpawnedTask final : public DeferredState<T>, private TaskContext {
 
   static constexpr SpawnedRoot kRoot{&SpawnedTask::finished, &SpawnedTask::destroy};
 
-  std::shared_ptr<DeferredState<T>> reactor_ref_;  // while the task is the reactor's
+  CountedRef<DeferredState<T>> reactor_ref_;  // while the task is the reactor's
 };
 
 }  // namespace detail

@@ -140,8 +140,8 @@ struct RecycledFrame {
   }
 };
 
-// An allocator for std::allocate_shared (a Deferred's state and its control block in one
-// recycled block).
+// An allocator for std::allocate_shared (a runner's shared result state and its control block
+// in one recycled block; a Deferred's state is made by make_counted, core/detail/counted_ref.h).
 template <typename T>
 struct RecyclingAllocator {
   using value_type = T;

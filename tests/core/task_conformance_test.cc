@@ -341,6 +341,33 @@ TEST_P(TaskConformance, AwaitingADeferredFiredLaterByACallback) {
   EXPECT_EQ(result.value(), "hello!");
 }
 
+TEST_P(TaskConformance, AnAwaitedDeferredDroppedByItsOwnerLivesWhileTheTaskWaitsOnIt) {
+  // The task awaits a Deferred it does not own (an lvalue behind a pointer); the owner drops
+  // the last copy while the task is suspended. The awaiter holds its own reference from the
+  // suspension on, so cancelling the task (which cancels what it awaits) and firing a copy
+  // taken earlier both still reach a live state (ASan: no use after free).
+  for (const bool fire : {false, true}) {
+    auto owner = std::make_unique<Deferred<int>>();
+    Deferred<int> firer;
+    if (fire) firer = *owner;
+    auto waiter = [](const Deferred<int>* d) -> Task<int> { co_return co_await *d; };
+    Deferred<int> result = spawn(reactor(), waiter(owner.get()));
+    ASSERT_TRUE(run_until([&] { return reactor().counts().ready == 0; }));
+    owner.reset();  // the task is suspended in its co_await
+    if (fire) {
+      firer.callback(5);
+    } else {
+      result.cancel();
+    }
+    ASSERT_TRUE(run_until([&] { return result.called(); }));
+    if (fire) {
+      EXPECT_EQ(result.value(), 5);
+    } else {
+      EXPECT_THROW(result.check(), Cancelled);
+    }
+  }
+}
+
 TEST_P(TaskConformance, ManyTasksAwaitOneDeferred) {
   Deferred<int> shared;
   std::vector<Deferred<int>> results;
