@@ -184,11 +184,23 @@ class LibeventBackend final : public Backend {
     }
   }
 
-  // A turn is a zero-timeout timer, not event_active(): libevent runs an event activated from a
-  // callback in the same pass over the active queue, so a turn that requests the next turn (a
-  // self-requeuing call_soon) would loop there forever and starve the poll, timers and fds. A
-  // due timer is activated only after the next poll, which it keeps from blocking.
-  void request_turn() override { schedule_turn(); }
+  // Requested from one of weft's callbacks, a turn is a zero-timeout timer, not event_active():
+  // libevent runs an event activated from a callback in the same pass over the active queue, so
+  // a turn that requests the next turn (a self-requeuing call_soon) would loop there forever and
+  // starve the poll, timers and fds. A due timer is activated only after the next poll, which it
+  // keeps from blocking. Requested from outside them (work queued before the loop runs: a
+  // blocking runner's task), the turn is activated directly, as raw libevent's
+  // event_base_once() does: the next pass runs it without the timer's clock read and heap work,
+  // and nothing can requeue it in the same pass (its own requests come from inside a callback).
+  void request_turn() override {
+    if (in_callback_ != 0) {
+      schedule_turn();
+      return;
+    }
+    // Already requested (a pending timer, or active): that turn serves this request too.
+    if (event_pending(turn_.get(), EV_TIMEOUT, nullptr) != 0) return;
+    event_active(turn_.get(), EV_TIMEOUT, 1);
+  }
 
   // event_add() is thread-safe (evthread_use_pthreads) and wakes a loop blocked in another
   // thread's poll when it makes the earliest timeout earlier. A pending timer survives the start
@@ -297,8 +309,22 @@ class LibeventBackend final : public Backend {
     slot = std::move(ev);
   }
 
+  // Marks the time spent in one of weft's libevent callbacks (see request_turn).
+  class InCallback {
+   public:
+    explicit InCallback(LibeventBackend& self) : self_(self) { ++self_.in_callback_; }
+    ~InCallback() { --self_.in_callback_; }
+    InCallback(const InCallback&) = delete;
+    InCallback& operator=(const InCallback&) = delete;
+
+   private:
+    LibeventBackend& self_;
+  };
+
   static void on_turn(evutil_socket_t, short, void* arg) {
-    static_cast<LibeventBackend*>(arg)->hooks_.run_turn();
+    auto& self = *static_cast<LibeventBackend*>(arg);
+    InCallback scope(self);
+    self.hooks_.run_turn();
   }
 
   void add_timer_fd_event() {
@@ -339,6 +365,7 @@ class LibeventBackend final : public Backend {
 
   static void on_timer_fd(evutil_socket_t, short, void* arg) {
     auto& self = *static_cast<LibeventBackend*>(arg);
+    InCallback scope(self);
     // An expiry reported in the same poll as a callback that re-armed (which cleared it in the
     // kernel) or cleared the timer is stale; the kernel reports the new arming when it is due.
     if (!self.armed_ || Clock::now() < self.deadline_) return;
@@ -349,6 +376,7 @@ class LibeventBackend final : public Backend {
 
   static void on_timer(evutil_socket_t, short, void* arg) {
     auto& self = *static_cast<LibeventBackend*>(arg);
+    InCallback scope(self);
     if (!self.armed_) return;
     // Never early: libevent's coarse clock may call this up to a tick before the deadline.
     if (Clock::now() < self.deadline_) {
@@ -359,11 +387,15 @@ class LibeventBackend final : public Backend {
   }
 
   static void on_readable(evutil_socket_t fd, short, void* arg) {
-    static_cast<LibeventBackend*>(arg)->hooks_.fd_ready(fd, IoEvents::kReadable);
+    auto& self = *static_cast<LibeventBackend*>(arg);
+    InCallback scope(self);
+    self.hooks_.fd_ready(fd, IoEvents::kReadable);
   }
 
   static void on_writable(evutil_socket_t fd, short, void* arg) {
-    static_cast<LibeventBackend*>(arg)->hooks_.fd_ready(fd, IoEvents::kWritable);
+    auto& self = *static_cast<LibeventBackend*>(arg);
+    InCallback scope(self);
+    self.hooks_.fd_ready(fd, IoEvents::kWritable);
   }
 
   // The longest timeout handed to libevent.
@@ -372,8 +404,9 @@ class LibeventBackend final : public Backend {
   LoopHooks& hooks_;
   BasePtr owned_base_;  // null for an adopted base; declared first, so freed last
   event_base* const base_;
-  const bool select_;  // the base uses the select method: fds must be below FD_SETSIZE
-  EventPtr turn_;      // zero-timeout timer: a requested turn or a wake-up
+  const bool select_;    // the base uses the select method: fds must be below FD_SETSIZE
+  EventPtr turn_;        // zero-timeout timer (or activated): a requested turn or a wake-up
+  int in_callback_ = 0;  // depth of weft's callbacks running (loop thread)
   // weft's earliest deadline: a read event on timer_fd_, or (without one) libevent's timer.
   std::unique_ptr<backends::detail::TimerFd> timer_fd_;
   EventPtr timer_;
