@@ -82,6 +82,28 @@ TEST(AsioAdopt, AnIdleAdoptedReactorDoesNotKeepTheHostsLoopAlive) {
   EXPECT_TRUE(ran);
 }
 
+// Someone stops the io_context under weft's own reactor (native_context() hands it out for I/O
+// objects): the reactor restarts it, so work queued before and after still runs, blocking and
+// not, and a blocking step never turns into a spin.
+TEST(AsioAdopt, AStoppedOwnContextIsRestartedAndItsWorkStillRuns) {
+  auto reactor = make_reactor("asio");
+  boost::asio::io_context& context = asio::native_context(*reactor);
+  for (const bool may_block : {true, false}) {
+    context.stop();
+    int ran = 0;
+    reactor->call_soon([&] { ++ran; });
+    for (int step = 0; step < 3 && ran == 0; ++step) reactor->run_once(may_block);
+    EXPECT_EQ(ran, 1) << (may_block ? "blocking" : "non-blocking") << " steps";
+    EXPECT_FALSE(context.stopped());
+  }
+  bool fired = false;
+  reactor->call_later(5ms, [&] { fired = true; });
+  context.stop();
+  const TimePoint start = Clock::now();
+  while (!fired && Clock::now() - start < 5s) reactor->run_once(true);
+  EXPECT_TRUE(fired) << "a timer armed on a context stopped since still fires";
+}
+
 TEST(AsioAdopt, RunDrivesTheHostsLoopToo) {
   boost::asio::io_context context;
   std::unique_ptr<Reactor> reactor = asio::adopt(context);
