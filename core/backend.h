@@ -92,11 +92,20 @@ class Backend {
   virtual void set_timer(TimePoint deadline) = 0;
   virtual void clear_timer() = 0;
 
-  // Sets the events the backend should report for `fd` (kNone: stop watching it
-  // and release what the backend holds for it). fd is owned by the reactor and
-  // stays open until interest is kNone. Throws std::system_error if the fd
-  // cannot be watched (e.g. a regular file on epoll).
+  // Sets the events the backend should report for `fd`. kNone stops the reports; the backend
+  // may keep what it holds for the fd (its handle, its registration), so that interest that
+  // comes and goes (an IoHandle between reads) costs what the native library's start and stop
+  // cost, not a new handle each time. fd stays open until release_fd(fd). Throws
+  // std::system_error if the fd cannot be watched (e.g. a regular file on epoll); the backend
+  // then holds nothing new for it.
   virtual void set_fd_interest(int fd, IoEvents events) = 0;
+
+  // The reactor is done with `fd` (it closes it next, or gives it back to its owner): stop
+  // watching it and release everything held for it. Called once for each fd that was given a
+  // non-kNone interest since it was last released, at any interest. The default suits a
+  // backend whose kNone already releases; a backend that keeps anything on kNone overrides it,
+  // and a backend that wraps another forwards it.
+  virtual void release_fd(int fd) { set_fd_interest(fd, IoEvents::kNone); }
 
   // Signals are not part of the contract: the reactor owns the process's signal dispositions
   // (core/detail/signal_fan_out.h) and receives signals through a pipe it watches with

@@ -163,6 +163,7 @@ struct Reactor::IoTarget {
   absl::AnyInvocable<void(IoEvents)> callback;
   int fd = -1;
   IoEvents interest = IoEvents::kNone;
+  bool registered = false;  // the backend may hold something for fd (release_fd owed)
   bool running = false;
   bool released = false;
 };
@@ -287,7 +288,7 @@ Reactor::~Reactor() {
     for (auto it = by_native_.begin(); it != by_native_.end();) {
       if (IoTarget* io = it->second.io) {
         try {
-          backend_->set_fd_interest(io->fd, IoEvents::kNone);
+          if (io->registered) backend_->release_fd(io->fd);
         } catch (...) {
         }
         io->released = true;
@@ -872,10 +873,9 @@ void Reactor::release_fd_entry(int fd) {
   auto it = fds_.find(fd);
   const int native = it->second.native_fd;
   try {
-    backend_->set_fd_interest(native, IoEvents::kNone);
+    backend_->release_fd(native);
   } catch (...) {
-    // Removing interest cannot meaningfully fail; the descriptor is closed
-    // below regardless.
+    // Releasing cannot meaningfully fail; the descriptor is closed below regardless.
   }
   by_native_.erase(native);
   fds_.erase(it);
@@ -931,7 +931,7 @@ void Reactor::close_signal_pipe() {
   signal_slots_.clear();
   if (signal_read_fd_ < 0) return;
   try {
-    backend_->set_fd_interest(signal_read_fd_, IoEvents::kNone);
+    backend_->release_fd(signal_read_fd_);
   } catch (...) {
   }
   by_native_.erase(signal_read_fd_);
@@ -1133,8 +1133,10 @@ void Reactor::set_io_interest(IoTarget* io, IoEvents events) {
   }
   if (io->interest == events) return;
   check_not_forked("IoHandle::set_interest");
+  // kNone keeps the backend's registration (core/backend.h): released with the handle.
   backend_->set_fd_interest(io->fd, events);
   io->interest = events;
+  io->registered = true;
 }
 
 void Reactor::unregister_io(IoTarget* io) {
@@ -1142,9 +1144,9 @@ void Reactor::unregister_io(IoTarget* io) {
     io->released = true;
     --self->io_count_;
     self->by_native_.erase(io->fd);
-    if (io->interest != IoEvents::kNone && self->fork_generation_ == detail::fork_generation()) {
+    if (io->registered && self->fork_generation_ == detail::fork_generation()) {
       try {
-        self->backend_->set_fd_interest(io->fd, IoEvents::kNone);
+        self->backend_->release_fd(io->fd);
       } catch (...) {
       }
     }

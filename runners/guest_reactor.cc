@@ -58,6 +58,11 @@ class GuestReactor::Tee final : public Backend, private LoopHooks {
     }
     guest_.changed();
   }
+  void release_fd(int fd) override {
+    inner_->release_fd(fd);
+    fds.erase(fd);
+    guest_.changed();
+  }
   void after_fork_in_child() override { inner_->after_fork_in_child(); }
   WaitFd wait_fd() const override { return inner_->wait_fd(); }
 

@@ -266,10 +266,9 @@ class AsioBackend final : public Backend {
 
   void set_fd_interest(int fd, IoEvents events) override {
     auto it = fds_.find(fd);
-    if (events == IoEvents::kNone) {
-      if (it != fds_.end()) fds_.erase(it);  // ~FdWatch cancels the waits and releases the fd
-      return;
-    }
+    // kNone cancels the waits below and keeps the descriptor registered (Asio registers it
+    // once, for every event) until release_fd().
+    if (events == IoEvents::kNone && it == fds_.end()) return;
     FdWatch* watch;
     if (it == fds_.end()) {
       auto fresh = make_fd_watch(fd);
@@ -280,6 +279,8 @@ class AsioBackend final : public Backend {
     }
     const bool removed =
         (static_cast<unsigned>(watch->interest) & ~static_cast<unsigned>(events)) != 0;
+    watching_ += static_cast<int>(events != IoEvents::kNone) -
+                 static_cast<int>(watch->interest != IoEvents::kNone);
     watch->interest = events;
     if (removed) {
       // Asio cancels a descriptor's waits all together; the direction that stays is re-armed
@@ -290,6 +291,13 @@ class AsioBackend final : public Backend {
       watch->write_wait = 0;
     }
     arm(fd, *watch);
+  }
+
+  void release_fd(int fd) override {
+    auto it = fds_.find(fd);
+    if (it == fds_.end()) return;
+    if (it->second->interest != IoEvents::kNone) --watching_;
+    fds_.erase(it);  // ~FdWatch cancels the waits and releases the fd
   }
 
   void after_fork_in_child() override {
@@ -364,7 +372,7 @@ class AsioBackend final : public Backend {
   // Asio's next pass over the kernel. (An owned context holds no one else's handlers.)
   // A turn requested during the step is not queued yet (it is posted when the step ends).
   bool anything_else_queued() const {
-    return !fds_.empty() || timer_wait_ != 0 || (turn_posted_ && !turn_deferred_) ||
+    return watching_ != 0 || timer_wait_ != 0 || (turn_posted_ && !turn_deferred_) ||
            wake_posted_.load(std::memory_order_acquire);
   }
 
@@ -477,6 +485,7 @@ class AsioBackend final : public Backend {
   SteadyTimer timer_;
   std::uint64_t timer_wait_ = 0;  // generation of the pending timer wait; 0: none
   absl::flat_hash_map<int, std::unique_ptr<FdWatch>> fds_;
+  int watching_ = 0;  // fds_ entries with some interest (the others are kept for later)
   std::uint64_t next_generation_ = 1;
   bool turn_posted_ = false;    // a turn is requested and has not run yet
   bool turn_deferred_ = false;  // ... and is to be posted when the current step ends

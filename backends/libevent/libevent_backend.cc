@@ -245,18 +245,25 @@ class LibeventBackend final : public Backend {
           absl::StrCat("weft: libevent: select cannot watch fd ", fd,
                        ": descriptors must be below FD_SETSIZE (", FD_SETSIZE, ")"));
     }
-    FdEvents& entry = fds_[fd];
+    auto it = fds_.find(fd);
+    const bool fresh = it == fds_.end();
+    if (fresh) {
+      if (events == IoEvents::kNone) return;
+      it = fds_.try_emplace(fd).first;
+    }
+    FdEvents& entry = it->second;
     try {
-      update_fd_event(entry.reader, fd, EV_READ, any(events & IoEvents::kReadable),
+      update_fd_event(entry.reader, entry.reading, fd, EV_READ, any(events & IoEvents::kReadable),
                       &LibeventBackend::on_readable);
-      update_fd_event(entry.writer, fd, EV_WRITE, any(events & IoEvents::kWritable),
+      update_fd_event(entry.writer, entry.writing, fd, EV_WRITE, any(events & IoEvents::kWritable),
                       &LibeventBackend::on_writable);
     } catch (...) {
-      if (entry.reader == nullptr && entry.writer == nullptr) fds_.erase(fd);
+      if (fresh) fds_.erase(fd);
       throw;
     }
-    if (entry.reader == nullptr && entry.writer == nullptr) fds_.erase(fd);
   }
+
+  void release_fd(int fd) override { fds_.erase(fd); }  // event_free deletes the events
 
   void after_fork_in_child() override {
     // The timerfd's file is the parent's too: put a fresh one under its number first, so that
@@ -281,9 +288,13 @@ class LibeventBackend final : public Backend {
   }
 
  private:
+  // An fd's events, made on first interest and kept until release_fd(); added while wanted
+  // (event_add and event_del on a kept event cost no allocation).
   struct FdEvents {
     EventPtr reader;
     EventPtr writer;
+    bool reading = false;
+    bool writing = false;
   };
 
   void schedule_turn() {
@@ -293,20 +304,23 @@ class LibeventBackend final : public Backend {
     event_add(turn_.get(), &kNow);  // cannot fail for a timer on our own base
   }
 
-  void update_fd_event(EventPtr& slot, int fd, short what, bool wanted,
+  void update_fd_event(EventPtr& slot, bool& added, int fd, short what, bool wanted,
                        event_callback_fn callback) {
     if (!wanted) {
-      slot.reset();  // event_free deletes it, even from inside its own callback
+      if (added) event_del(slot.get());  // safe from inside its own callback
+      added = false;
       return;
     }
-    if (slot != nullptr) return;
-    EventPtr ev = new_event(base_, fd, static_cast<short>(what | EV_PERSIST), callback, this);
+    if (added) return;
+    if (slot == nullptr) {
+      slot = new_event(base_, fd, static_cast<short>(what | EV_PERSIST), callback, this);
+    }
     errno = 0;
-    if (event_add(ev.get(), nullptr) != 0) {
+    if (event_add(slot.get(), nullptr) != 0) {
       // e.g. epoll refuses regular files (EPERM); libevent also logs its own warning.
       throw_errno(errno, absl::StrCat("cannot watch fd ", fd));
     }
-    slot = std::move(ev);
+    added = true;
   }
 
   // Marks the time spent in one of weft's libevent callbacks (see request_turn).

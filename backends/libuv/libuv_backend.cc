@@ -157,10 +157,8 @@ class LibuvBackend final : public Backend {
   void set_fd_interest(int fd, IoEvents events) override {
     auto it = polls_.find(fd);
     if (events == IoEvents::kNone) {
-      if (it == polls_.end()) return;
-      uv_poll_stop(it->second);
-      close_and_delete(it->second);
-      polls_.erase(it);
+      // The handle stays, stopped, for the next start (uv_poll_init costs four system calls).
+      if (it != polls_.end()) uv_poll_stop(it->second);
       return;
     }
     uv_poll_t* poll;
@@ -201,6 +199,14 @@ class LibuvBackend final : public Backend {
       throw_uv(r, absl::StrCat("cannot watch fd ", fd));
     }
     if (fresh) polls_.emplace(fd, poll);
+  }
+
+  void release_fd(int fd) override {
+    auto it = polls_.find(fd);
+    if (it == polls_.end()) return;
+    uv_poll_stop(it->second);
+    close_and_delete(it->second);
+    polls_.erase(it);
   }
 
   void after_fork_in_child() override {

@@ -121,17 +121,13 @@ class GlibBackend final : public weft::Backend {
 
   void set_fd_interest(int fd, IoEvents events) override {
     auto it = fds_.find(fd);
-    if (events == IoEvents::kNone) {
-      if (it == fds_.end()) return;
-      destroy(&it->second->source);
-      fds_.erase(it);
-      return;
-    }
     if (it != fds_.end()) {
+      // kNone keeps the source, polled for nothing, until release_fd().
       it->second->interest = events;
       g_source_modify_unix_fd(&it->second->source, it->second->tag, condition_of(events));
       return;
     }
+    if (events == IoEvents::kNone) return;
     // poll() would report a closed descriptor as POLLNVAL forever: refuse it here instead.
     if (fcntl(fd, F_GETFD) == -1) {
       throw std::system_error(errno, std::generic_category(),
@@ -144,6 +140,13 @@ class GlibBackend final : public weft::Backend {
     source->tag = g_source_add_unix_fd(&source->source, fd, condition_of(events));
     g_source_attach(&source->source, context_);
     fds_.emplace(fd, source);
+  }
+
+  void release_fd(int fd) override {
+    auto it = fds_.find(fd);
+    if (it == fds_.end()) return;
+    destroy(&it->second->source);
+    fds_.erase(it);
   }
 
   void after_fork_in_child() override {

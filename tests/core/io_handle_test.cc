@@ -6,7 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -105,6 +107,77 @@ TEST_P(IoHandleTest, MovedHandleKeepsTheRegistration) {
   second.set_interest(IoEvents::kWritable);
   ASSERT_TRUE(run_until([&] { return calls > 0; }));
   EXPECT_EQ(reactor().counts().io_handles, 1u);
+}
+
+TEST_P(IoHandleTest, InterestTakenAwayAndGivenBackManyTimesReportsEachTimeWithNoNewDescriptor) {
+  Pair pair;
+  int calls = 0;
+  IoHandle handle(reactor(), pair.fd[0], [&](IoEvents ready) {
+    EXPECT_EQ(ready, IoEvents::kWritable);
+    ++calls;
+  });
+  handle.set_interest(IoEvents::kWritable);
+  ASSERT_TRUE(run_until([&] { return calls == 1; }));
+  const int descriptors = testing::open_fd_count();
+  for (int round = 2; round <= 200; ++round) {
+    handle.set_interest(IoEvents::kNone);
+    reactor().run_once(false);
+    ASSERT_EQ(calls, round - 1) << "reported with no interest";
+    handle.set_interest(IoEvents::kWritable);  // the socket is writable all along
+    ASSERT_TRUE(run_until([&] { return calls == round; }));
+  }
+  EXPECT_EQ(testing::open_fd_count(), descriptors);
+}
+
+TEST_P(IoHandleTest, NoInterestOnAHungUpSocketLetsTheLoopSleep) {
+  // Readiness that holds (a peer's hang-up) must stop waking the loop once interest is gone, not
+  // only stop reaching the callback: otherwise every blocking iteration returns at once.
+  Pair pair;
+  close(std::exchange(pair.fd[1], -1));
+  int calls = 0;
+  IoHandle handle(reactor(), pair.fd[0], [&](IoEvents) {
+    ++calls;
+    handle.set_interest(IoEvents::kNone);  // from inside the callback
+  });
+  handle.set_interest(IoEvents::kReadable);
+  ASSERT_TRUE(run_until([&] { return calls == 1; }));
+  bool fired = false;
+  reactor().call_later(std::chrono::milliseconds(30), [&] { fired = true; });
+  int iterations = 0;
+  while (!fired && iterations < 1000) {
+    reactor().run_once(true);
+    ++iterations;
+  }
+  EXPECT_TRUE(fired);
+  EXPECT_LE(iterations, 10) << "the loop kept waking for a handle with no interest";
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_P(IoHandleTest, AHandleMadeAfterTheNumberWasReusedWatchesTheNewFile) {
+  // A backend may keep its registration while the interest is kNone; the handle's end must
+  // release it, or the number's next file would be watched through the old registration.
+  auto first = std::make_unique<Pair>();
+  const int number = first->fd[0];
+  {
+    IoHandle handle(reactor(), number, [](IoEvents) {});
+    handle.set_interest(IoEvents::kReadable);
+    reactor().run_once(false);
+    handle.set_interest(IoEvents::kNone);
+    reactor().run_once(false);
+  }
+  first.reset();  // closes the number; the next socketpair takes it again
+  Pair second;
+  ASSERT_EQ(second.fd[0], number) << "the number was not reused; nothing to test";
+  int calls = 0;
+  IoHandle handle(reactor(), number, [&](IoEvents ready) {
+    EXPECT_EQ(ready, IoEvents::kReadable);
+    ++calls;
+  });
+  handle.set_interest(IoEvents::kReadable);
+  reactor().run_once(false);
+  EXPECT_EQ(calls, 0);
+  ASSERT_EQ(write(second.fd[1], "x", 1), 1);
+  EXPECT_TRUE(run_until([&] { return calls > 0; }, std::chrono::seconds(5)));
 }
 
 TEST_P(IoHandleTest, RegularFileIsRefusedWithASystemErrorOrWorks) {

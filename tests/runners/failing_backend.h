@@ -42,6 +42,7 @@ class FailingBackend final : public Backend {
   void set_timer(TimePoint deadline) override { inner_->set_timer(deadline); }
   void clear_timer() override { inner_->clear_timer(); }
   void set_fd_interest(int fd, IoEvents events) override { inner_->set_fd_interest(fd, events); }
+  void release_fd(int fd) override { inner_->release_fd(fd); }
   void after_fork_in_child() override { inner_->after_fork_in_child(); }
   WaitFd wait_fd() const override { return inner_->wait_fd(); }
 
