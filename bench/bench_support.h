@@ -457,6 +457,8 @@ struct RawSuite {
   void (*watch_memory)(benchmark::State&);            // bytes and descriptors per watched fd
   void (*fd_turn_idle)(benchmark::State&, int idle);  // one active fd beside `idle` idle ones
   void (*watch_churn)(benchmark::State&);             // watch an fd, one turn, unwatch
+  // The same with a fresh native registration per watch, as weft's Watch makes one.
+  void (*watch_churn_fresh)(benchmark::State&);
 };
 
 // The operations of weft_benchmarks.cc, each with the raw function that does the same work.
@@ -516,7 +518,12 @@ inline bool register_raw(const std::string& library, RawSuite raw) {
     add("fd_turn_idle0", [raw](benchmark::State& s) { raw.fd_turn_idle(s, 0); });
     add("fd_turn_idle_many", [raw](benchmark::State& s) { raw.fd_turn_idle(s, idle_fd_count()); });
   }
-  if (raw.watch_churn) add("watch_churn", raw.watch_churn);
+  if (raw.watch_churn) {
+    add("watch_churn", raw.watch_churn);
+    // One handle whose interest changes: what weft's IoHandle does.
+    add("io_handle_churn", raw.watch_churn);
+  }
+  if (raw.watch_churn_fresh) add_raw("watch_churn", library, "raw_fresh", raw.watch_churn_fresh);
   return true;
 }
 

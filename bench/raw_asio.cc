@@ -331,6 +331,25 @@ void watch_churn(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// The same with a descriptor object registered and released per watch.
+void watch_churn_fresh(benchmark::State& state) {
+  Context<> ctx;
+  IdleFds pair(1);
+  if (!pair.ok(1)) return state.SkipWithError("socketpair failed");
+  std::int64_t aborted = 0;
+  for (auto _ : state) {
+    asio::posix::stream_descriptor descriptor(ctx.context, pair.read_end(0));
+    descriptor.async_wait(asio::posix::stream_descriptor::wait_read,
+                          [&aborted](boost::system::error_code error) { aborted += !!error; });
+    ctx.context.poll_one();
+    descriptor.cancel();
+    ctx.context.poll_one();
+    descriptor.release();  // deregisters; the fd stays open
+  }
+  check(state, aborted, state.iterations());
+  state.SetItemsProcessed(state.iterations());
+}
+
 const bool registered =
     register_raw("asio", RawSuite{.batch = batch_queue<1>,
                                   .chain = chain<1>,
@@ -347,7 +366,8 @@ const bool registered =
                                   .create_destroy = create_destroy<1>,
                                   .watch_memory = watch_memory,
                                   .fd_turn_idle = fd_turn_idle,
-                                  .watch_churn = watch_churn});
+                                  .watch_churn = watch_churn,
+                                  .watch_churn_fresh = watch_churn_fresh});
 
 // The other idioms: asio::post per callback beside the queue; every single-threaded row again
 // with the unsafe concurrency hint (no locking; weft cannot use it, other threads post to it).

@@ -367,6 +367,22 @@ void watch_churn(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// The same with an event made and freed per watch.
+void watch_churn_fresh(benchmark::State& state) {
+  Base base;
+  IdleFds pair(1);
+  if (!pair.ok(1)) return state.SkipWithError("socketpair failed");
+  for (auto _ : state) {
+    event* e = event_new(
+        base.base, pair.read_end(0), EV_READ | EV_PERSIST, [](evutil_socket_t, short, void*) {},
+        nullptr);
+    event_add(e, nullptr);
+    event_base_loop(base.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    event_free(e);  // deletes it first
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 const bool registered =
     register_raw("libevent", RawSuite{.batch = batch_queue,
                                       .chain = chain,
@@ -383,7 +399,8 @@ const bool registered =
                                       .create_destroy = create_destroy,
                                       .watch_memory = watch_memory,
                                       .fd_turn_idle = fd_turn_idle,
-                                      .watch_churn = watch_churn});
+                                      .watch_churn = watch_churn,
+                                      .watch_churn_fresh = watch_churn_fresh});
 // The other idioms: event_base_once per callback beside the queue, common timeouts.
 const bool registered_idioms =
     add_raw("call_soon_batch", "libevent", "raw_once",

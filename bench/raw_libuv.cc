@@ -363,6 +363,24 @@ void watch_churn(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// The same with a handle made and closed per watch (its close completes in the next iteration).
+void watch_churn_fresh(benchmark::State& state) {
+  Loop loop;
+  IdleFds pair(1);
+  if (!pair.ok(1)) return state.SkipWithError("socketpair failed");
+  for (auto _ : state) {
+    auto* poll = new uv_poll_t;
+    uv_poll_init(&loop.loop, poll, pair.read_end(0));
+    uv_poll_start(poll, UV_READABLE, [](uv_poll_t*, int, int) {});
+    uv_run(&loop.loop, UV_RUN_NOWAIT);
+    uv_poll_stop(poll);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll),
+             [](uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); });
+  }
+  uv_run(&loop.loop, UV_RUN_NOWAIT);
+  state.SetItemsProcessed(state.iterations());
+}
+
 const bool registered =
     register_raw("libuv", RawSuite{.batch = batch,
                                    .chain = chain,
@@ -379,7 +397,8 @@ const bool registered =
                                    .create_destroy = create_destroy,
                                    .watch_memory = watch_memory,
                                    .fd_turn_idle = fd_turn_idle,
-                                   .watch_churn = watch_churn});
+                                   .watch_churn = watch_churn,
+                                   .watch_churn_fresh = watch_churn_fresh});
 
 }  // namespace
 }  // namespace weft::bench

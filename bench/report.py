@@ -47,7 +47,8 @@ LIKE = [
     ("fd_chain_1000", "fd readiness: a ring of 1,000 socketpairs", "ns/hop"),
     ("fd_turn_idle0", "one active socketpair: write a byte, one turn reads it", "ns/turn"),
     ("fd_turn_idle_many", "the same beside 10,000 watched fds that never fire, or as many as the descriptor limit allows with weft's duplicates (does a turn stay flat?)", "ns/turn"),
-    ("watch_churn", "watch an fd, one non-blocking turn, unwatch", "ns/cycle"),
+    ("watch_churn", "watch an fd, one non-blocking turn, unwatch (raw: one handle started and stopped; raw_fresh: a handle made and freed per watch, as weft's Watch makes its duplicate's registration)", "ns/cycle"),
+    ("io_handle_churn", "an IoHandle's interest set, one non-blocking turn, cleared (raw: one handle started and stopped)", "ns/cycle"),
     ("reactor_create_destroy", "make and destroy a loop (raw: the loop and the handles weft's backend makes)", "ns/loop"),
 ]
 # Rows whose raw side is a floor or the nearest analogue, not the same work.
@@ -595,7 +596,7 @@ def main(results, md_path, svg_path):
              "`raw` is the library doing the same mechanism as weft; `raw_<idiom>` columns are the same",
              "library's other idioms for the job (`raw_once`: `event_base_once` per callback; `raw_post`:",
              "`asio::post` per callback; `raw_common`: libevent's common timeouts; `raw_unsafe`: Asio's",
-             "`BOOST_ASIO_CONCURRENCY_HINT_UNSAFE`).", "",
+             "`BOOST_ASIO_CONCURRENCY_HINT_UNSAFE`; `raw_fresh`: a native handle made and freed per watch).", "",
              "## Machine", ""]
     lines.append(f"* {context.get('num_cpus', '?')} CPUs at {context.get('mhz_per_cpu', '?')} MHz, "
                  f"{platform.system()} {platform.release()}")

@@ -20,6 +20,7 @@
 #include "benchmark/benchmark.h"
 #include "weft/core/backend_registry.h"
 #include "weft/core/deferred.h"
+#include "weft/core/io_handle.h"
 #include "weft/core/reactor.h"
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
@@ -410,6 +411,21 @@ void watch_churn(benchmark::State& state, const std::string& backend) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// The same cycle on a descriptor registered once (IoHandle, core/io_handle.h): the interest is
+// set and cleared, as the raw rows start and stop one handle.
+void io_handle_churn(benchmark::State& state, const std::string& backend) {
+  auto reactor = make_reactor(backend);
+  IdleFds pair(1);
+  if (!pair.ok(1)) return state.SkipWithError("socketpair failed");
+  IoHandle handle(*reactor, pair.read_end(0), [](IoEvents) {});
+  for (auto _ : state) {
+    handle.set_interest(IoEvents::kReadable);
+    reactor->run_once(false);
+    handle.set_interest(IoEvents::kNone);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
 // The host: a minimal poll() loop on its own thread, weft its guest.
 class PollHost {
  public:
@@ -530,6 +546,7 @@ void register_weft_benchmarks() {
     add("fd_turn_idle_many",
         [](benchmark::State& s, const std::string& b) { fd_turn_idle(s, b, idle_fd_count()); });
     add("watch_churn", watch_churn);
+    add("io_handle_churn", io_handle_churn);
   }
 }
 
