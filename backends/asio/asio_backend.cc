@@ -1,6 +1,7 @@
 #include "weft/backends/asio/asio_backend.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -402,7 +403,7 @@ class AsioBackend final : public Backend {
     // Asio will not touch them again.
     const int flags = fcntl(fd, F_GETFL);
     watch->descriptor.native_non_blocking(true, ec);
-    if (flags >= 0) fcntl(fd, F_SETFL, flags);
+    if (flags >= 0 && (flags & O_NONBLOCK) == 0) fcntl(fd, F_SETFL, flags);  // else unchanged
     if (ec) throw_error(ec, absl::StrCat("cannot watch fd ", fd));
     return watch;
   }
@@ -411,6 +412,14 @@ class AsioBackend final : public Backend {
   // fails its waits later, asynchronously; ask epoll directly so that watching it throws.
   void check_pollable([[maybe_unused]] int fd) {
 #if defined(WEFT_ASIO_EPOLL)
+    // Sockets and pipes, the common case, always can be (one fstat instead of an add and a
+    // delete); anything else is asked.
+    struct stat st {};
+    if (fstat(fd, &st) != 0) {
+      throw std::system_error(errno, std::generic_category(),
+                              absl::StrCat("weft: asio: cannot watch fd ", fd));
+    }
+    if (S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode)) return;
     if (probe_.get() < 0) {
       probe_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
       if (probe_.get() < 0) {

@@ -169,7 +169,7 @@ class LibuvBackend final : public Backend {
       // caller's file status flags, so put them back.
       const int flags = fcntl(fd, F_GETFL);
       const int r = uv_poll_init(loop_, poll, fd);
-      if (flags >= 0) fcntl(fd, F_SETFL, flags);
+      if (flags >= 0 && (flags & O_NONBLOCK) == 0) fcntl(fd, F_SETFL, flags);  // else unchanged
       if (r != 0) {
         delete poll;
         throw_uv(r, absl::StrCat("cannot watch fd ", fd));

@@ -515,11 +515,15 @@ TEST_P(ReactorConformance, WatchingAnFdClosedAndReusedWithoutCancellingIsAUsageE
 
 TEST_P(ReactorConformance, WatchingLeavesTheFdFlagsAlone) {
   SocketPair pair;
-  const int before = fcntl(pair.fd[0], F_GETFL);
-  Watch watch = reactor().watch_readable(pair.fd[0], [] {});
-  reactor().run_once(false);
-  EXPECT_EQ(fcntl(pair.fd[0], F_GETFL), before);
-  watch.cancel();
+  fcntl(pair.fd[1], F_SETFL, fcntl(pair.fd[1], F_GETFL) | O_NONBLOCK);
+  for (int fd : pair.fd) {  // blocking, then non-blocking
+    const int before = fcntl(fd, F_GETFL);
+    Watch watch = reactor().watch_readable(fd, [] {});
+    reactor().run_once(false);
+    EXPECT_EQ(fcntl(fd, F_GETFL), before);
+    watch.cancel();
+    EXPECT_EQ(fcntl(fd, F_GETFL), before);
+  }
 }
 
 // ---- Signals ----
