@@ -59,8 +59,8 @@ void DeferredStateBase::cancel() {
   if (cancel_function_ != nullptr) {
     std::exchange(cancel_function_, nullptr)(cancel_arg_);
   } else if (canceller_ != nullptr) {
-    absl::AnyInvocable<void()> canceller = std::move(canceller_);
-    canceller();
+    const std::unique_ptr<absl::AnyInvocable<void()>> canceller = std::move(canceller_);
+    (*canceller)();
   } else {
     fail(std::make_exception_ptr(Cancelled()));
   }
@@ -74,7 +74,7 @@ void DeferredStateBase::fail(std::exception_ptr error) {
 }
 
 void DeferredStateBase::fire_consumers() {
-  if (canceller_ != nullptr) canceller_ = nullptr;
+  canceller_.reset();
   // Once fired nothing is appended (late listeners run at once, awaiters do not
   // suspend), but a consumer may remove a later waiter (by destroying its
   // frame): index, don't iterate.
