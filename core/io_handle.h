@@ -54,7 +54,7 @@ class IoHandle {
   }
   // Which events the callback is for; kNone pauses delivery but keeps the registration.
   // Throws std::system_error if the backend refuses.
-  void set_interest(IoEvents events) { reactor_->set_io_interest(target_, events); }
+  void set_interest(IoEvents events) { Reactor::set_io_interest(target_, events); }
   IoEvents interest() const;
   int fd() const;
   explicit operator bool() const { return target_ != nullptr; }

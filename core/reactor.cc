@@ -293,6 +293,7 @@ Reactor::~Reactor() {
         }
         io->released = true;
         io->reactor = nullptr;
+        --io_count_;  // counted as a watch above: the drain must end
         by_native_.erase(it++);
       } else {
         ++it;
@@ -1132,9 +1133,10 @@ void Reactor::set_io_interest(IoTarget* io, IoEvents events) {
                                   "registrations"));
   }
   if (io->interest == events) return;
-  check_not_forked("IoHandle::set_interest");
+  Reactor& self = *io->reactor;
+  self.check_not_forked("IoHandle::set_interest");
   // kNone keeps the backend's registration (core/backend.h): released with the handle.
-  backend_->set_fd_interest(io->fd, events);
+  self.backend_->set_fd_interest(io->fd, events);
   io->interest = events;
   io->registered = true;
 }

@@ -414,7 +414,8 @@ class Reactor final : private LoopHooks {
   void dispatch_signal(int signo);
   // IoHandle registrations.
   IoTarget* register_io(int fd, absl::AnyInvocable<void(IoEvents)> on_ready);
-  void set_io_interest(IoTarget* target, IoEvents events);
+  // Static: the target knows its reactor, and whether it is still there.
+  static void set_io_interest(IoTarget* target, IoEvents events);
   static void unregister_io(IoTarget* target);
 
   std::string name_;

@@ -180,6 +180,27 @@ TEST_P(IoHandleTest, AHandleMadeAfterTheNumberWasReusedWatchesTheNewFile) {
   EXPECT_TRUE(run_until([&] { return calls > 0; }, std::chrono::seconds(5)));
 }
 
+TEST_P(IoHandleTest, AReactorDestroyedBeforeItsHandlesEndsAndTheHandlesAreInertAfter) {
+  // Against the rules (a handle must not outlive its reactor), but it must neither hang nor
+  // crash: the reactor releases the registrations, the handles only free memory later.
+  Pair active;
+  Pair idle;
+  int calls = 0;
+  IoHandle reading(reactor(), active.fd[0], [&](IoEvents) { ++calls; });
+  IoHandle paused(reactor(), idle.fd[0], [&](IoEvents) { ++calls; });
+  reading.set_interest(IoEvents::kReadable);
+  paused.set_interest(IoEvents::kWritable);
+  ASSERT_TRUE(run_until([&] { return calls > 0; }));
+  paused.set_interest(IoEvents::kNone);
+  IoHandle never_armed(reactor(), idle.fd[1], [](IoEvents) {});
+  reactor_.reset();
+  EXPECT_THROW(reading.set_interest(IoEvents::kNone), UsageError);
+  EXPECT_THROW(paused.set_interest(IoEvents::kReadable), UsageError);
+  reading.reset();
+  paused.reset();
+  never_armed.reset();
+}
+
 TEST_P(IoHandleTest, RegularFileIsRefusedWithASystemErrorOrWorks) {
   // epoll refuses regular files; poll and select accept them. Either way: no crash, no leak.
   char path[] = "/tmp/weft-io-handle-XXXXXX";

@@ -19,6 +19,7 @@
 #include "tests/testing/backends.h"
 #include "weft/core/backend_registry.h"
 #include "weft/core/errors.h"
+#include "weft/core/io_handle.h"
 
 namespace weft {
 namespace {
@@ -87,6 +88,29 @@ TEST_P(ReactorFork, ChildDestroyingTheInheritedReactorLeavesTheParentsWatchesWor
   ASSERT_EQ(kill(getpid(), SIGUSR1), 0);
   EXPECT_TRUE(run_until([this] { return reads_ == 1 && signals_ == 1; }, 10s))
       << "reads " << reads_ << ", signals " << signals_;
+}
+
+TEST_P(ReactorFork, ChildDestroyingTheInheritedReactorLeavesTheParentsIdleIoHandleWorking) {
+  // An IoHandle whose interest went back to none keeps its registration in the backend
+  // (core/backend.h): the child's teardown must release the child's copy only.
+  Pipe pipe;
+  int ready = 0;
+  IoHandle handle(reactor(), pipe.fd[0], [&](IoEvents) {
+    char byte;
+    if (read(pipe.fd[0], &byte, 1) == 1) ++ready;
+  });
+  handle.set_interest(IoEvents::kReadable);
+  reactor().run_once(false);
+  handle.set_interest(IoEvents::kNone);
+  reactor().run_once(false);
+  const ChildResult child = testing::run_in_child([this] {
+    reactor_.reset();
+    return 0;
+  });
+  ASSERT_TRUE(child.exited_with(0)) << child.describe();
+  handle.set_interest(IoEvents::kReadable);
+  ASSERT_EQ(write(pipe.fd[1], "x", 1), 1);
+  EXPECT_TRUE(run_until([&] { return ready == 1; }, 10s));
 }
 
 TEST_P(ReactorFork, ChildDestroyingTheInheritedReactorAfterUsingItStillLeavesTheParentAlone) {
