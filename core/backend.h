@@ -102,7 +102,9 @@ class Backend {
 
   // The reactor is done with `fd` (it closes it next, or gives it back to its owner): stop
   // watching it and release everything held for it. Called once for each fd that was given a
-  // non-kNone interest since it was last released, at any interest. The default suits a
+  // non-kNone interest since it was last released, at any interest; also after a first
+  // set_fd_interest() for the fd threw, when there is nothing to release (do nothing). An fd
+  // the backend holds nothing for is not an error. The default suits a
   // backend whose kNone already releases; a backend that keeps anything on kNone overrides it,
   // and a backend that wraps another forwards it.
   virtual void release_fd(int fd) { set_fd_interest(fd, IoEvents::kNone); }

@@ -24,6 +24,7 @@
 #include "tests/testing/host_loop.h"
 #include "weft/core/deferred.h"
 #include "weft/core/fd_wait.h"
+#include "weft/core/io_handle.h"
 #include "weft/core/sleep.h"
 #include "weft/core/spawn.h"
 #include "weft/runners/host_runner.h"
@@ -112,6 +113,38 @@ TEST_P(GuestReactorTest, TasksTimersFdsAndCrossThreadCallsCompleteInsideTheHostL
   other.join();
   EXPECT_THAT(done, ::testing::UnorderedElementsAre("sleep", "fd", "timer", "cross-thread"));
   EXPECT_FALSE(wrong_thread) << "a weft callback ran off the host's thread";
+  close(fds[0]);
+  close(fds[1]);
+}
+
+TEST_P(GuestReactorTest, AnIoHandleWhoseInterestComesAndGoesIsServedByTheHostLoop) {
+  // Interest kNone keeps the backend's registration (core/backend.h); each time it comes back
+  // the host, asleep on the guest's fd, must be woken by the next byte.
+  Reactor& reactor = guest_.reactor();
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds), 0);
+  int bytes = 0;
+  IoHandle handle(reactor, fds[0], [&](IoEvents) {
+    char c;
+    while (read(fds[0], &c, 1) == 1) ++bytes;
+  });
+  for (int round = 1; round <= 5; ++round) {
+    handle.set_interest(IoEvents::kReadable);
+    std::thread writer([&] {
+      std::this_thread::sleep_for(5ms);
+      EXPECT_EQ(write(fds[1], "x", 1), 1);
+    });
+    EXPECT_TRUE(host_until([&] { return bytes == round; })) << "round " << round;
+    writer.join();
+    handle.set_interest(IoEvents::kNone);
+  }
+  // Paused: a byte waits; given interest again, it is delivered.
+  ASSERT_EQ(write(fds[1], "y", 1), 1);
+  for (int i = 0; i < 3; ++i) guest_.step();
+  EXPECT_EQ(bytes, 5);
+  handle.set_interest(IoEvents::kReadable);
+  EXPECT_TRUE(host_until([&] { return bytes == 6; }));
+  handle.reset();
   close(fds[0]);
   close(fds[1]);
 }
