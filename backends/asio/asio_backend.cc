@@ -24,6 +24,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "weft/backends/detail/file_flags_guard.h"
 #include "weft/backends/detail/native_fd_scope.h"
 #include "weft/backends/detail/timer_fd.h"
 #include "weft/core/backend.h"
@@ -398,12 +399,12 @@ class AsioBackend final : public Backend {
     watch->descriptor.assign(fd, ec);
     if (ec) throw_error(ec, absl::StrCat("cannot watch fd ", fd));
     // Asio switches a descriptor to non-blocking mode before its first wait, unless it has
-    // recorded that it did so already; O_NONBLOCK belongs to the open file, which weft's
-    // duplicate shares with the caller's fd. Let Asio do it now, then put the flags back:
-    // Asio will not touch them again.
-    const int flags = fcntl(fd, F_GETFL);
-    watch->descriptor.native_non_blocking(true, ec);
-    if (flags >= 0 && (flags & O_NONBLOCK) == 0) fcntl(fd, F_SETFL, flags);  // else unchanged
+    // recorded that it did so already. Let Asio do it now, then put the flags back: Asio will
+    // not touch them again.
+    {
+      backends::detail::FileFlagsGuard keep(fd);
+      watch->descriptor.native_non_blocking(true, ec);
+    }
     if (ec) throw_error(ec, absl::StrCat("cannot watch fd ", fd));
     return watch;
   }

@@ -197,7 +197,8 @@ class LibeventBackend final : public Backend {
       schedule_turn();
       return;
     }
-    // Already requested (a pending timer, or active): that turn serves this request too.
+    // A pending timer serves this request too (activating the event as well would run a
+    // second turn); activating an event that is already active does nothing.
     if (event_pending(turn_.get(), EV_TIMEOUT, nullptr) != 0) return;
     event_active(turn_.get(), EV_TIMEOUT, 1);
   }

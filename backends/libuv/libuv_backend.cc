@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "weft/backends/detail/file_flags_guard.h"
 #include "weft/backends/detail/native_fd_scope.h"
 #include "weft/backends/detail/timer_fd.h"
 #include "weft/core/backend.h"
@@ -165,11 +166,10 @@ class LibuvBackend final : public Backend {
     const bool fresh = it == polls_.end();
     if (fresh) {
       poll = new uv_poll_t;
-      // uv_poll_init makes the fd non-blocking; weft promises not to change the
-      // caller's file status flags, so put them back.
-      const int flags = fcntl(fd, F_GETFL);
-      const int r = uv_poll_init(loop_, poll, fd);
-      if (flags >= 0 && (flags & O_NONBLOCK) == 0) fcntl(fd, F_SETFL, flags);  // else unchanged
+      const int r = [&] {
+        backends::detail::FileFlagsGuard keep(fd);  // uv_poll_init makes the fd non-blocking
+        return uv_poll_init(loop_, poll, fd);
+      }();
       if (r != 0) {
         delete poll;
         throw_uv(r, absl::StrCat("cannot watch fd ", fd));
@@ -204,8 +204,7 @@ class LibuvBackend final : public Backend {
   void release_fd(int fd) override {
     auto it = polls_.find(fd);
     if (it == polls_.end()) return;
-    uv_poll_stop(it->second);
-    close_and_delete(it->second);
+    close_and_delete(it->second);  // uv_close stops it
     polls_.erase(it);
   }
 
