@@ -57,6 +57,21 @@ void resolve_mechanism(BackendInfo& info) {
   }
 }
 
+// Copies of the entry share one probe, which runs once.
+BackendInfo with_shared_probe(BackendInfo info) {
+  if (info.find_mechanism) {
+    info.find_mechanism = [probe = std::make_shared<MechanismProbe>(
+                               std::move(info.find_mechanism))] { return probe->get(); };
+  }
+  return info;
+}
+
+// A loaded plugin's backends, registered together (detail::PluginRegister).
+void register_plugin_backends(std::vector<BackendInfo> infos) {
+  for (BackendInfo& info : infos) info = with_shared_probe(std::move(info));
+  registry().add_all(std::move(infos));
+}
+
 }  // namespace
 
 void register_backend(BackendInfo info) {
@@ -65,11 +80,7 @@ void register_backend(BackendInfo info) {
     capture->push_back(std::move(info));
     return;
   }
-  if (info.find_mechanism) {
-    info.find_mechanism = [probe = std::make_shared<MechanismProbe>(
-                               std::move(info.find_mechanism))] { return probe->get(); };
-  }
-  registry().add(std::move(info));
+  registry().add(with_shared_probe(std::move(info)));
 }
 
 namespace {
@@ -151,7 +162,7 @@ bool load_backend_plugin(std::string_view name) {
   if (family.empty()) return false;
   if (family_registered(family)) return true;
   const std::optional<BackendPluginStatus> status =
-      detail::load_plugin(family, [](BackendInfo info) { register_backend(std::move(info)); });
+      detail::load_plugin(family, register_plugin_backends);
   if (!status.has_value()) return false;
   if (!status->loaded) throw BackendPluginError(status->error);
   return true;
@@ -163,8 +174,7 @@ std::vector<BackendPluginStatus> load_backend_plugins() {
     std::optional<BackendPluginStatus> status = detail::plugin_status(path);
     if (!status.has_value()) {
       if (family_registered(family)) continue;  // linked in: its plugin is not needed
-      status =
-          detail::load_plugin(family, [](BackendInfo info) { register_backend(std::move(info)); });
+      status = detail::load_plugin(family, register_plugin_backends);
     }
     if (status.has_value()) statuses.push_back(std::move(*status));
   }

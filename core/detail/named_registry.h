@@ -35,16 +35,28 @@ class NamedRegistry {
 
   // Throws UsageError if the name is taken or the entry has no name or factory.
   void add(Info info) {
-    if (info.name.empty() || !info.factory) {
-      throw UsageError(absl::StrCat("weft: register_", kind_, " needs a name and a factory"));
-    }
-    std::lock_guard lock(mu_);
-    for (const Info& existing : entries_) {
-      if (existing.name == info.name) {
-        throw UsageError(absl::StrCat("weft: ", kind_, " '", info.name, "' is already registered"));
+    std::vector<Info> one;
+    one.push_back(std::move(info));
+    add_all(std::move(one));
+  }
+  // Adds every entry or none (same checks, also against each other), seen by other threads
+  // all at once.
+  void add_all(std::vector<Info> infos) {
+    for (const Info& info : infos) {
+      if (info.name.empty() || !info.factory) {
+        throw UsageError(absl::StrCat("weft: register_", kind_, " needs a name and a factory"));
       }
     }
-    entries_.push_back(std::move(info));
+    std::lock_guard lock(mu_);
+    for (auto info = infos.begin(); info != infos.end(); ++info) {
+      const auto taken = [&](const Info& other) { return other.name == info->name; };
+      if (std::any_of(entries_.begin(), entries_.end(), taken) ||
+          std::any_of(infos.begin(), info, taken)) {
+        throw UsageError(
+            absl::StrCat("weft: ", kind_, " '", info->name, "' is already registered"));
+      }
+    }
+    for (Info& info : infos) entries_.push_back(std::move(info));
     sort();
   }
 

@@ -229,11 +229,8 @@ std::optional<BackendPluginStatus> load_plugin(const std::string& family,
   status.error = check_plugin(family, path, entry, registered);
   if (status.error.empty()) {
     try {
-      for (BackendInfo& info : registered) {
-        std::string name = info.name;
-        add(std::move(info));
-        status.backends.push_back(std::move(name));
-      }
+      for (const BackendInfo& info : registered) status.backends.push_back(info.name);
+      add(std::move(registered));
       status.loaded = true;
     } catch (const std::exception& e) {
       status.error = absl::StrCat("weft: backend plugin '", family, "' (", path,

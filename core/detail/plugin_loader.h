@@ -29,8 +29,10 @@ std::vector<BackendInfo>*& plugin_capture();
 // "libevent:poll" -> "libevent"; empty if the name cannot be a plugin's (a '/', say).
 std::string plugin_family(std::string_view name);
 
-// Registers one captured backend; throws (UsageError) if it cannot.
-using PluginRegister = std::function<void(BackendInfo)>;
+// Registers a plugin's captured backends, all or none, at once: a lookup on another thread
+// that sees one of a family's names registered must see all of them. Throws (UsageError) if
+// it cannot.
+using PluginRegister = std::function<void(std::vector<BackendInfo>)>;
 
 // Loads the plugin of `family` from the first directory of the plugin path that has it, once
 // per file, and registers its backends through `add`. nullopt: no such file. The status says

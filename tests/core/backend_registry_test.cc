@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -13,6 +14,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/scoped_env.h"
+#include "weft/core/detail/named_registry.h"
 #include "weft/core/errors.h"
 
 namespace weft {
@@ -21,6 +23,47 @@ namespace {
 using ::testing::HasSubstr;
 
 using testing::ScopedEnv;
+
+// What a plugin's backends are registered through: a family's names land together or not at
+// all, so a lookup on another thread never sees "libevent" without "libevent:poll".
+struct Entry {
+  std::string name;
+  int preference = 0;
+  std::function<int()> factory = [] { return 0; };
+};
+
+TEST(NamedRegistry, AddAllAddsEveryEntryOrNone) {
+  detail::NamedRegistry<Entry> registry("thing", "WEFT_TEST_UNUSED_VARIABLE");
+  registry.add(Entry{.name = "taken"});
+  EXPECT_THROW(registry.add_all({Entry{.name = "a"}, Entry{.name = "taken"}}), UsageError);
+  EXPECT_THROW(registry.add_all({Entry{.name = "b"}, Entry{.name = "b"}}), UsageError);
+  EXPECT_THROW(registry.add_all({Entry{.name = "c"}, Entry{.name = "d", .factory = nullptr}}),
+               UsageError);
+  EXPECT_EQ(registry.all().size(), 1u);
+  registry.add_all({Entry{.name = "f"}, Entry{.name = "f:x"}, Entry{.name = "f:y"}});
+  EXPECT_EQ(registry.all().size(), 4u);
+}
+
+TEST(NamedRegistry, AFamilyAddedTogetherIsNeverSeenInPart) {
+  detail::NamedRegistry<Entry> registry("thing", "WEFT_TEST_UNUSED_VARIABLE");
+  std::atomic<bool> done{false};
+  std::atomic<int> partial{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      const std::size_t n = registry.all().size();
+      if (n % 3 != 0) ++partial;
+    }
+  });
+  for (int i = 0; i < 2000; ++i) {
+    const std::string family = "f" + std::to_string(i);
+    registry.add_all(
+        {Entry{.name = family}, Entry{.name = family + ":a"}, Entry{.name = family + ":b"}});
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(partial.load(), 0);
+  EXPECT_EQ(registry.all().size(), 6000u);
+}
 
 TEST(BackendRegistry, UnknownNameFailsListingEveryAvailableName) {
   try {
