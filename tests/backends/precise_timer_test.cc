@@ -499,6 +499,29 @@ TEST_P(ReactorTimer, AGuestReactorInAHostLoopRunsTimersNeverEarlyWithoutBusyStep
   EXPECT_LT(steps, 10 * n) << steps << " steps for " << n << " timers";
 }
 
+// A host steps when its own clock says weft's deadline has come (GuestReactor's timeout()):
+// that step must run the timer, even if the library's timer is armed for a moment a little
+// later (libuv's millisecond clock; Asio's timerfd, armed in whole microseconds counted from
+// a clock read taken before the system call). Otherwise the host finds nothing done, is told
+// the deadline is due, and steps again at once until the native timer catches up.
+TEST_P(ReactorTimer, ANonBlockingStepAtTheDeadlineRunsTheTimer) {
+  int late = 0;
+  for (int i = 0; i < 200; ++i) {
+    bool fired = false;
+    const TimePoint deadline = Clock::now() + 150us + std::chrono::nanoseconds(997 * i % 1000);
+    reactor().call_at(deadline, [&] { fired = true; });
+    reactor().run_once(false);  // armed natively
+    while (Clock::now() < deadline) {
+    }
+    reactor().run_once(false);
+    if (!fired) {
+      ++late;
+      ASSERT_TRUE(run_until([&] { return fired; })) << "the timer never ran";
+    }
+  }
+  EXPECT_EQ(late, 0) << late << " of 200 steps made at the deadline did not run its timer";
+}
+
 TEST_P(ReactorTimer, DescriptionNamesTheTimerfdOnlyWhenItIsUsed) {
   if (std::get<1>(GetParam()) == "native") {
     EXPECT_EQ(reactor().description().find("timerfd"), std::string::npos)
