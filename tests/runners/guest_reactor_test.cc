@@ -7,9 +7,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
 #include <functional>
 #include <string>
 #include <thread>
@@ -162,6 +166,34 @@ TEST_P(GuestReactorTest, TimerAddedByHostCodeCutsTheHostsWaitShort) {
   }
   EXPECT_TRUE(host_until([&] { return fired; }, /*honor_timeout=*/!helper_mode()));
   far.cancel();
+}
+
+TEST_P(GuestReactorTest, TimersDueOneAfterAnotherTakeAStepOrTwoEachNotAHostSpinning) {
+  // A host waking at weft's deadline, to the nanosecond (ppoll), must find the timer run by
+  // that step, however the native timer lags steady_clock; else the guest reports the deadline
+  // due and the host steps again at once, hundreds of times per timer.
+  int ran = 0;
+  const int n = 30;
+  for (int i = 0; i < n; ++i) {
+    guest_.reactor().call_later(std::chrono::microseconds(500 + 700 * i), [&ran] { ++ran; });
+  }
+  int steps = 0;
+  const TimePoint limit = Clock::now() + 10s;
+  while (ran < n && Clock::now() < limit) {
+    timespec wait{.tv_sec = 1, .tv_nsec = 0};
+    if (auto timeout = guest_.timeout()) {
+      const auto ns = std::min<std::int64_t>(timeout->count(), 1'000'000'000);
+      wait = timespec{.tv_sec = ns / 1'000'000'000, .tv_nsec = ns % 1'000'000'000};
+    }
+    pollfd fd{.fd = guest_.fd(), .events = POLLIN, .revents = 0};
+    ppoll(&fd, 1, &wait, nullptr);
+    guest_.step();
+    ++steps;
+  }
+  EXPECT_EQ(ran, n);
+  EXPECT_LT(steps, 10 * n) << steps << " steps for " << n << " timers";
+  std::printf("%s, %s: %d steps for %d timers\n", guest_.reactor().description().c_str(),
+              helper_mode() ? "helper thread" : "backend descriptor", steps, n);
 }
 
 TEST_P(GuestReactorTest, CallFromAnotherThreadWakesAHostSleepingOnTheFd) {
