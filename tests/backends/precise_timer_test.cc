@@ -32,6 +32,7 @@
 #include "tests/core/run_in_child.h"
 #include "tests/testing/backend_step.h"
 #include "tests/testing/backends.h"
+#include "tests/testing/host_loop.h"
 #include "weft/core/backend.h"
 #include "weft/core/backend_registry.h"
 #include "weft/core/errors.h"
@@ -480,15 +481,7 @@ TEST_P(ReactorTimer, AGuestReactorInAHostLoopRunsTimersNeverEarlyWithoutBusyStep
   int steps = 0;
   const TimePoint limit = Clock::now() + 10s;
   while (check.ran < n && Clock::now() < limit) {
-    // A host with a microsecond poll (ppoll), honouring the guest's timeout.
-    timespec wait{.tv_sec = 1, .tv_nsec = 0};
-    if (auto timeout = guest.timeout()) {
-      const auto ns = std::min<std::int64_t>(timeout->count(), 1'000'000'000);
-      wait = timespec{.tv_sec = ns / 1'000'000'000, .tv_nsec = ns % 1'000'000'000};
-    }
-    pollfd fd{.fd = guest.fd(), .events = POLLIN, .revents = 0};
-    ppoll(&fd, 1, &wait, nullptr);
-    guest.step();
+    testing::step_precise_host(guest);
     ++steps;
   }
   std::printf("%s: %d steps for %d timers\n", guest.reactor().description().c_str(), steps, n);

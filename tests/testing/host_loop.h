@@ -7,10 +7,12 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <condition_variable>
 #include <cstdint>
+#include <ctime>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -23,6 +25,20 @@
 #include "weft/runners/guest_reactor.h"
 
 namespace weft::testing {
+
+// One iteration of a host that waits to the nanosecond (ppoll) on the guest's fd, for at most
+// the guest's timeout() (a second if none), then steps it: the most precise host there is, the
+// one that finds out whether a step at weft's deadline runs the timer.
+inline void step_precise_host(GuestReactor& guest) {
+  timespec wait{.tv_sec = 1, .tv_nsec = 0};
+  if (auto timeout = guest.timeout()) {
+    const auto ns = std::min<std::int64_t>(timeout->count(), 1'000'000'000);
+    wait = timespec{.tv_sec = ns / 1'000'000'000, .tv_nsec = ns % 1'000'000'000};
+  }
+  pollfd fd{.fd = guest.fd(), .events = POLLIN, .revents = 0};
+  ppoll(&fd, 1, &wait, nullptr);
+  guest.step();
+}
 
 // (backend, wait mode): suites over every backend and both ways a guest can wait.
 using GuestParam = std::tuple<std::string, GuestReactor::Wait>;
