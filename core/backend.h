@@ -88,11 +88,9 @@ class Backend {
   // Arms the backend's one timer to call timer_expired() at or after `deadline`
   // (replacing any earlier arming). Firing late is allowed (native clocks
   // round); firing early is tolerated: the reactor re-arms if nothing is due
-  // yet. But a run_once() that ends with steady_clock past the deadline must
-  // deliver it, whatever the native timer says: a host steps when its own
-  // clock reaches weft's deadline (GuestReactor::timeout()), and would
-  // otherwise find nothing run and step again at once until the native clock
-  // caught up.
+  // yet. A step that ends past the deadline without the native timer firing
+  // is the reactor's business: it then clears the timer and delivers the
+  // expiry itself (Reactor::step_backend).
   virtual void set_timer(TimePoint deadline) = 0;
   virtual void clear_timer() = 0;
 

@@ -577,7 +577,7 @@ void Reactor::run() {
     if (clock_ != nullptr) [[unlikely]] {
       consult_clock();
     }
-    backend_->run_once(/*may_block=*/true);
+    step_backend(/*may_block=*/true);
   }
 }
 
@@ -589,9 +589,24 @@ bool Reactor::run_once(bool may_block) {
     if (block && clock_ != nullptr) [[unlikely]] {
       consult_clock();
     }
-    backend_->run_once(block);
+    step_backend(block);
   }
   return has_work();
+}
+
+// A native timer may fire after its deadline: libuv's clock counts whole milliseconds,
+// libevent's is coarse, Asio arms its timerfd in whole microseconds from a clock read taken
+// before the system call (later still if the thread is preempted in between), and a timerfd's
+// expiry reaches the poll only after the timer interrupt. A host steps when its clock reaches
+// weft's deadline (GuestReactor::timeout()); a step that ends past the deadline delivers it
+// here, for every backend, or that host would find nothing run and step again at once until
+// the native timer caught up.
+void Reactor::step_backend(bool may_block) {
+  backend_->run_once(may_block);
+  if (armed_deadline_ != TimePoint::max() && Clock::now() >= armed_deadline_) [[unlikely]] {
+    backend_->clear_timer();
+    timer_expired();
+  }
 }
 
 bool Reactor::has_work() const {

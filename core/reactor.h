@@ -392,6 +392,8 @@ class Reactor final : private LoopHooks {
   // Thread-safe: a ReactorClock told to move from another thread wakes the loop.
   void wake_for_clock() { backend_->wake(); }
   void sync_timer();
+  // One backend_->run_once(), then the armed deadline if it has passed (see reactor.cc).
+  void step_backend(bool may_block);
   void request_turn();
   Watch watch_fd(int fd, Watch::Kind kind, Callback callback);
   bool cancel_watch(Watch::Kind kind, int key, std::uint64_t id);

@@ -188,55 +188,40 @@ class AsioBackend final : public Backend {
         }
       }
     } end_step{*this};
-    translating_errors("run_once", [&] { step(may_block); });
-    deliver_due_timer();
-  }
-
-  // The step itself (see run_once).
-  void step(bool may_block) {
-    if (may_block) {
-      const std::size_t ran = context_.run_one();
-      if (ran == 0 || !step_.handler_ran) return;  // nothing, or a handler not of weft's
-      if (!step_.marker_posted) {
-        // On weft's own context the end marker is posted only now, and only if something
-        // else can be ready: reaching it takes Asio another pass over the kernel (its
-        // reactor "task" sits ahead of the marker in the handler queue), which the raw
-        // library's run_one() does not make. With no fd watched, no timer armed and no
-        // turn or wake-up queued, nothing can be.
-        if (!anything_else_queued()) return;
+    translating_errors("run_once", [&] {
+      if (may_block) {
+        const std::size_t ran = context_.run_one();
+        if (ran == 0 || !step_.handler_ran) return;  // nothing, or a handler not of weft's
+        if (!step_.marker_posted) {
+          // On weft's own context the end marker is posted only now, and only if something
+          // else can be ready: reaching it takes Asio another pass over the kernel (its
+          // reactor "task" sits ahead of the marker in the handler queue), which the raw
+          // library's run_one() does not make. With no fd watched, no timer armed and no
+          // turn or wake-up queued, nothing can be.
+          if (!anything_else_queued()) return;
+          step_.marker_posted = true;
+          post_end_marker();
+        }
+      } else if (owned_context_ != nullptr && !anything_else_queued()) {
+        // Nothing of weft's is queued or watched: one pass over the kernel, as the raw
+        // library's poll() makes, instead of the two below.
+        context_.poll_one();
+        return;
+      } else {
+        // Asio's reactor pass (its "task") sits in the handler queue behind what was queued
+        // before its last pass, and puts what it finds at the back. A marker posted now runs
+        // after this step's pass; the end marker it posts then lands behind what that pass
+        // found. Ending at the first marker instead would leave readiness that was there
+        // before the step (a signal, data on a pipe) for a second step whenever a handler
+        // (a turn) was queued ahead of the pass.
         step_.marker_posted = true;
-        post_end_marker();
+        net::post(context_, guarded([id = step_.id](AsioBackend& self) {
+                    if (self.step_.active && self.step_.id == id) self.post_end_marker();
+                  }));
       }
-    } else if (owned_context_ != nullptr && !anything_else_queued()) {
-      // Nothing of weft's is queued or watched: one pass over the kernel, as the raw
-      // library's poll() makes, instead of the two below.
-      context_.poll_one();
-      return;
-    } else {
-      // Asio's reactor pass (its "task") sits in the handler queue behind what was queued
-      // before its last pass, and puts what it finds at the back. A marker posted now runs
-      // after this step's pass; the end marker it posts then lands behind what that pass
-      // found. Ending at the first marker instead would leave readiness that was there
-      // before the step (a signal, data on a pipe) for a second step whenever a handler
-      // (a turn) was queued ahead of the pass.
-      step_.marker_posted = true;
-      net::post(context_, guarded([id = step_.id](AsioBackend& self) {
-                  if (self.step_.active && self.step_.id == id) self.post_end_marker();
-                }));
-    }
-    while (!step_.marker_ran && context_.poll_one() != 0) {
-    }
-  }
-
-  // Asio arms its timerfd in whole microseconds, counted from a clock read taken before the
-  // system call, so it can fire a little after weft's deadline (up to a scheduling delay, if
-  // the thread is preempted in between). A host stepping at weft's deadline (GuestReactor)
-  // would find nothing run and step again at once until it did. The deadline has passed:
-  // deliver it; the wait's handler, still to come, sees a stale generation.
-  void deliver_due_timer() {
-    if (timer_wait_ == 0 || Clock::now() < timer_deadline_) return;
-    clear_timer();
-    hooks_.timer_expired();
+      while (!step_.marker_ran && context_.poll_one() != 0) {
+      }
+    });
   }
 
   void request_turn() override {
@@ -267,7 +252,6 @@ class AsioBackend final : public Backend {
     // but has not run yet, sees a stale generation and does nothing. Asio's timer queue
     // saturates its own arithmetic: TimePoint::min() is due, TimePoint::max() never is.
     translating_errors("set_timer", [&] { timer_.expires_at(deadline); });
-    timer_deadline_ = deadline;
     const std::uint64_t generation = timer_wait_ = next_generation_++;
     timer_.async_wait(guarded([generation](AsioBackend& self, const boost::system::error_code& ec) {
       self.begin_handler();
@@ -510,7 +494,6 @@ class AsioBackend final : public Backend {
   std::optional<WorkGuard> owned_guard_;
   SteadyTimer timer_;
   std::uint64_t timer_wait_ = 0;  // generation of the pending timer wait; 0: none
-  TimePoint timer_deadline_;      // of the pending timer wait
   absl::flat_hash_map<int, std::unique_ptr<FdWatch>> fds_;
   int watching_ = 0;  // fds_ entries with some interest (the others are kept for later)
   std::uint64_t next_generation_ = 1;

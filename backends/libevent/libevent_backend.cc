@@ -175,18 +175,6 @@ class LibeventBackend final : public Backend {
       throw std::runtime_error(
           "weft: libevent: event_base_loop failed (is the base's loop already running?)");
     }
-    // libevent's own timer follows its coarse clock, which can lag steady_clock by a tick (and
-    // a timerfd's expiry reaches the poll only after the timer interrupt): a host stepping at
-    // weft's deadline (GuestReactor) would find nothing to run and step again at once until
-    // the native timer caught up. The deadline has passed: deliver it.
-    if (armed_ && Clock::now() >= deadline_) {
-      if (timer_fd_ == nullptr) {
-        event_del(timer_.get());
-        fire();
-      } else {
-        fire_timer_fd();
-      }
-    }
   }
 
   // Requested from one of weft's callbacks, a turn is a zero-timeout timer, not event_active():
@@ -389,13 +377,9 @@ class LibeventBackend final : public Backend {
     // An expiry reported in the same poll as a callback that re-armed (which cleared it in the
     // kernel) or cleared the timer is stale; the kernel reports the new arming when it is due.
     if (!self.armed_ || Clock::now() < self.deadline_) return;
-    self.fire_timer_fd();
-  }
-
-  void fire_timer_fd() {
-    fire();
+    self.fire();
     // Not re-armed: clear the expiry, or the level-triggered poll would report it forever.
-    if (!armed_) disarm_timer_fd();
+    if (!self.armed_) self.disarm_timer_fd();
   }
 
   static void on_timer(evutil_socket_t, short, void* arg) {

@@ -108,14 +108,6 @@ class LibuvBackend final : public Backend {
     if (!owned_) uv_ref(reinterpret_cast<uv_handle_t*>(async_));
     uv_run(loop_, block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
     if (!owned_) uv_unref(reinterpret_cast<uv_handle_t*>(async_));
-    // libuv's own timer follows its millisecond clock, which can lag steady_clock by up to a
-    // millisecond (and a timerfd's expiry reaches the poll only after the timer interrupt): a
-    // host stepping at weft's deadline (GuestReactor) would find nothing to run and step again
-    // at once until the native timer caught up. The deadline has passed: deliver it.
-    if (armed_ && Clock::now() >= deadline_) {
-      if (timer_ != nullptr) uv_timer_stop(timer_);
-      expire();
-    }
   }
 
   WaitFd wait_fd() const override { return WaitFd{.fd = uv_backend_fd(loop_), .complete = true}; }
@@ -286,10 +278,6 @@ class LibuvBackend final : public Backend {
     // An expiry reported in the same poll as a callback that re-armed (which cleared it in the
     // kernel) or cleared the timer is stale; the kernel reports the new arming when it is due.
     if (!armed_ || Clock::now() < deadline_) return;
-    expire();
-  }
-
-  void expire() {
     armed_ = false;
     hooks_.timer_expired();
     // Not re-armed: clear the expiry, or the level-triggered poll would report it forever.

@@ -21,7 +21,6 @@
 #include <cerrno>
 #include <chrono>
 #include <memory>
-#include <optional>
 #include <string>
 #include <system_error>
 #include <unordered_map>
@@ -91,9 +90,6 @@ class GlibBackend final : public weft::Backend {
     // Pending work must not wait for the kernel: a requested turn, or a wake already seen.
     const bool block = may_block && !turn_requested_ && !woken_.load(std::memory_order_acquire);
     g_main_context_iteration(context_, block ? TRUE : FALSE);
-    // GLib's microsecond clock, read apart from weft's, may not have reached the ready time
-    // when steady_clock has passed the deadline: a step made then delivers it (the contract).
-    if (deadline_ && weft::Clock::now() >= *deadline_) timer_fired();
     const bool woken = woken_.exchange(false, std::memory_order_acq_rel);
     if (turn_requested_ || woken) {
       turn_requested_ = false;
@@ -119,13 +115,9 @@ class GlibBackend final : public weft::Backend {
       ready = micros > G_MAXINT64 - now ? G_MAXINT64 : now + micros;
     }
     g_source_set_ready_time(&timer_->source, ready);
-    deadline_ = deadline;
   }
 
-  void clear_timer() override {
-    g_source_set_ready_time(&timer_->source, -1);
-    deadline_.reset();
-  }
+  void clear_timer() override { g_source_set_ready_time(&timer_->source, -1); }
 
   void set_fd_interest(int fd, IoEvents events) override {
     auto it = fds_.find(fd);
@@ -163,7 +155,7 @@ class GlibBackend final : public weft::Backend {
   }
 
   void timer_fired() {
-    clear_timer();  // a firing disarms, as the contract says
+    g_source_set_ready_time(&timer_->source, -1);  // a firing disarms, as the contract says
     hooks_.timer_expired();
   }
 
@@ -200,7 +192,6 @@ class GlibBackend final : public weft::Backend {
   weft::LoopHooks& hooks_;
   GMainContext* const context_;
   TimerSource* timer_ = nullptr;
-  std::optional<weft::TimePoint> deadline_;  // while the timer is armed
   std::unordered_map<int, FdSource*> fds_;
   bool turn_requested_ = false;
   std::atomic<bool> woken_{false};
