@@ -138,8 +138,8 @@ class AsioBackend final : public Backend {
   }
 
   ~AsioBackend() override {
-    // From here on, handlers of weft's that are still queued (in a host's context, or being
-    // destroyed with the owned one) do nothing; they hold nothing but a weak pointer.
+    // From here on, handlers of weft's still queued in a host's context do nothing (they hold
+    // a weak pointer); those in weft's own context are destroyed with it, never run.
     alive_.reset();
     timer_.cancel();
     fds_.clear();  // releases each descriptor: weft's fds stay open
@@ -167,9 +167,14 @@ class AsioBackend final : public Backend {
   // step began. Running all of that (not one handler) matters to hosts that step weft once
   // per readiness they see and then wait again (GuestReactor).
   void run_once(bool may_block) override {
-    // An io_context that ran out of work (a host's, or one someone stopped) is stopped and
-    // returns at once until restarted.
-    if (context_.stopped()) context_.restart();
+    // An io_context that ran out of work (a host's) or that someone stopped (native_context()
+    // gives out weft's own) returns at once until restarted. Asking takes the context's lock,
+    // so weft's own context is asked only after a step in which Asio ran nothing, which is
+    // how a stopped context shows.
+    if (owned_context_ == nullptr || ran_nothing_) {
+      ran_nothing_ = false;
+      if (context_.stopped()) context_.restart();
+    }
     std::optional<WorkGuard> guard;
     if (owned_context_ == nullptr) guard.emplace(context_.get_executor());
     step_.id++;
@@ -191,6 +196,7 @@ class AsioBackend final : public Backend {
     translating_errors("run_once", [&] {
       if (may_block) {
         const std::size_t ran = context_.run_one();
+        if (ran == 0) ran_nothing_ = true;
         if (ran == 0 || !step_.handler_ran) return;  // nothing, or a handler not of weft's
         if (!step_.marker_posted) {
           // On weft's own context the end marker is posted only now, and only if something
@@ -205,7 +211,7 @@ class AsioBackend final : public Backend {
       } else if (owned_context_ != nullptr && !anything_else_queued()) {
         // Nothing of weft's is queued or watched: one pass over the kernel, as the raw
         // library's poll() makes, instead of the two below.
-        context_.poll_one();
+        if (context_.poll_one() == 0) ran_nothing_ = true;
         return;
       } else {
         // Asio's reactor pass (its "task") sits in the handler queue behind what was queued
@@ -219,7 +225,11 @@ class AsioBackend final : public Backend {
                     if (self.step_.active && self.step_.id == id) self.post_end_marker();
                   }));
       }
-      while (!step_.marker_ran && context_.poll_one() != 0) {
+      while (!step_.marker_ran) {
+        if (context_.poll_one() == 0) {
+          ran_nothing_ = true;
+          break;
+        }
       }
     });
   }
@@ -342,19 +352,31 @@ class AsioBackend final : public Backend {
     bool handler_ran = false;  // a handler of weft's ran in this step
   };
 
-  // A handler that calls `f(backend, args...)`, or does nothing once the backend is gone.
+  // A handler that calls `f(backend, args...)`, or does nothing once the backend is gone. On
+  // weft's own context it holds a plain pointer: the context is the backend's, and destroying
+  // it destroys its queued handlers without running them. On a host's context handlers can
+  // outlive the backend, so they hold a weak pointer and lock it (two atomic operations more
+  // per handler, and two for the copy).
   template <typename F>
   struct Guarded {
+    AsioBackend* owner;  // null on a host's context
     std::weak_ptr<AsioBackend> weak;
     F f;
     template <typename... Args>
     void operator()(Args&&... args) {
-      if (std::shared_ptr<AsioBackend> self = weak.lock()) f(*self, std::forward<Args>(args)...);
+      if (owner != nullptr) {
+        f(*owner, std::forward<Args>(args)...);
+      } else if (std::shared_ptr<AsioBackend> self = weak.lock()) {
+        f(*self, std::forward<Args>(args)...);
+      }
     }
   };
   template <typename F>
   Guarded<F> guarded(F f) const {
-    return Guarded<F>{weak_, std::move(f)};
+    if (owned_context_ != nullptr) {
+      return Guarded<F>{const_cast<AsioBackend*>(this), {}, std::move(f)};
+    }
+    return Guarded<F>{nullptr, weak_, std::move(f)};
   }
 
   // Called first by every handler of weft's. On a host's context the first of a blocking step
@@ -500,6 +522,7 @@ class AsioBackend final : public Backend {
   bool turn_posted_ = false;    // a turn is requested and has not run yet
   bool turn_deferred_ = false;  // ... and is to be posted when the current step ends
   std::atomic<bool> wake_posted_{false};
+  bool ran_nothing_ = false;  // Asio ran no handler in some step since the last restart check
   Step step_;
   UniqueFd probe_;  // an epoll instance for check_pollable(), made on first use
   std::shared_ptr<AsioBackend> alive_;
