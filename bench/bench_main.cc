@@ -2,7 +2,8 @@
 //
 // Google Benchmark's own flags apply (--benchmark_filter, --benchmark_format=json,
 // --benchmark_repetitions, ...). Rows are named <operation>/<backend>/<weft|raw>;
-// bench/report.py pairs them into docs/benchmarks.md.
+// bench/report.py pairs them into docs/benchmarks.md. WEFT_BENCH_ITERATIONS=N runs each row
+// exactly N iterations (bench/pair.cc), for bench/instructions.py's instruction counts.
 #include <sys/resource.h>
 
 #include <cstdio>

@@ -1,5 +1,6 @@
 #include "bench/pair.h"
 
+#include <cstdlib>
 #include <map>
 #include <tuple>
 
@@ -22,12 +23,32 @@ std::vector<void (*)()>& startup() {
   return *fns;
 }
 
+// WEFT_BENCH_ITERATIONS=N runs every row exactly N iterations, once, with no calibration runs
+// (bench/instructions.py counts a row's instructions at two values of N and takes the
+// difference, which leaves out everything a row does outside its loop). 0: unset.
+benchmark::IterationCount fixed_iterations() {
+  const char* text = std::getenv("WEFT_BENCH_ITERATIONS");
+  return text == nullptr ? 0 : std::strtoll(text, nullptr, 10);
+}
+
 void register_one(const std::string& op, const std::string& backend, const Side& side,
                   const Settings& settings) {
-  benchmark::internal::Benchmark* bench =
-      benchmark::RegisterBenchmark((op + "/" + backend + "/" + side.name).c_str(),
-                                   [fn = side.fn](benchmark::State& state) { fn(state); });
+  const benchmark::IterationCount fixed = fixed_iterations();
+  benchmark::internal::Benchmark* bench = benchmark::RegisterBenchmark(
+      (op + "/" + backend + "/" + side.name).c_str(),
+      [fn = side.fn, fixed](benchmark::State& state) {
+        fn(state);
+        // With fixed iterations, also say how many items one iteration processed (a batch of
+        // callbacks, 10,000 spawns): SetItemsProcessed() keeps the total in this counter, and
+        // the rate it is reported as depends on which clock the row uses.
+        auto items = state.counters.find("items_per_second");
+        if (fixed > 0 && items != state.counters.end() && state.iterations() > 0) {
+          state.counters["items_per_iteration"] =
+              benchmark::Counter(items->second.value / static_cast<double>(state.iterations()));
+        }
+      });
   if (settings) settings(bench);
+  if (fixed > 0) bench->Iterations(fixed);
 }
 
 }  // namespace
