@@ -8,6 +8,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libglib2.0-dev
   # Real peers for the net tests (tests/net/peers_test.cc) and the HTTP benchmark.
   python3 nginx-light curl socat wrk
+  # Instruction counts per benchmark row (bench/instructions.py).
+  valgrind
 )
 missing=()
 for package in "${packages[@]}"; do
