@@ -13,7 +13,7 @@
 // (libuv's backend fd), fd() is that descriptor and no thread is added. Otherwise a helper
 // thread waits (poll) for the reactor's watched fds, its deadline and its wake-ups, and makes
 // fd() readable when there is work; the native loop itself only ever runs in step(), on the
-// host's thread. That fd() is an eventfd on Linux, a pipe elsewhere (runners/detail/wake_fd.h);
+// host's thread. That fd() is an eventfd on Linux, a pipe elsewhere (core/detail/wake_fd.h);
 // the helper waits for a deadline to the nanosecond where the platform has ppoll
 // (runners/detail/poll_until.h), so a sub-millisecond timer is not rounded up to 1 ms. A timer
 // added, moved earlier or cancelled, a new fd watch, or a call_from_thread from another thread all
@@ -51,7 +51,7 @@
 #include "weft/core/reactor.h"
 #include "weft/core/time.h"
 #include "weft/runners/detail/poll_until.h"
-#include "weft/runners/detail/wake_fd.h"
+#include "weft/core/detail/wake_fd.h"
 
 namespace weft {
 

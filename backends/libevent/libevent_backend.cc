@@ -29,14 +29,16 @@
 #include "weft/backends/detail/timer_fd.h"
 #include "weft/core/backend.h"
 #include "weft/core/backend_registry.h"
+#include "weft/core/detail/wake_fd.h"
 #include "weft/core/errors.h"
 
 namespace weft::libevent {
 namespace {
 
-// Cross-thread event_add() and the wake-up of a loop blocked in the kernel need libevent's
-// locking, which applies only to bases made after this call; do it before any static object
-// below (or any code in main) makes one.
+// A host's base (adopt()) may be used from several threads, and weft's wake() on it is a
+// cross-thread event_add(), which needs libevent's locking; that applies only to bases made
+// after this call, so do it before any static object below (or any code in main) makes one.
+// weft's own bases are made without locks (make_config) and woken through a WakeFd.
 [[maybe_unused]] const bool kThreadsEnabled = [] {
   if (evthread_use_pthreads() != 0) {
     throw std::runtime_error("weft: libevent: evthread_use_pthreads failed");
@@ -102,20 +104,18 @@ const std::vector<std::string>& supported_methods() {
   return *methods;
 }
 
-// The descriptors event_base_new_with_config() opens for `method` (empty: libevent's choice, so
-// the most any method needs), measured on libevent 2.1.12: the method's own kernel object
-// (epoll, kqueue, ...; none for poll and select), the socketpair of its signal handling
-// (evsig_init_, which calls exit(1) if it cannot make it) and the notification descriptor
-// evthread_use_pthreads() asks for (an eventfd, else a pipe).
+// The descriptors a base of weft's own needs for `method` (empty: libevent's choice, so the most
+// any method needs), measured on libevent 2.1.12: the method's own kernel object (epoll,
+// kqueue, ...; none for poll and select) and the pipe of its signal handling (evsig_init_,
+// which calls exit(1) if it cannot make it), opened by event_base_new_with_config(); then the
+// backend's WakeFd (an eventfd, or a pipe), opened right after it, which is counted too so that
+// on select it is numbered below FD_SETSIZE like the rest.
 int descriptors_needed(const std::string& method) {
-#if defined(EVENT__HAVE_EVENTFD)
-  constexpr int kNotify = 1;
-#else
-  constexpr int kNotify = 2;
-#endif
+  const int wake =
+      weft::detail::WakeFd::default_kind() == weft::detail::WakeFd::Kind::kEventFd ? 1 : 2;
   constexpr int kSignals = 2;
   const bool has_kernel_object = method != "poll" && method != "select";
-  return (has_kernel_object ? 1 : 0) + kSignals + kNotify;
+  return (has_kernel_object ? 1 : 0) + kSignals + wake;
 }
 
 EventPtr new_event(event_base* base, evutil_socket_t fd, short what, event_callback_fn callback,
@@ -136,6 +136,20 @@ class LibeventBackend final : public Backend {
         base_(base),
         select_(std::strcmp(event_base_get_method(base), "select") == 0) {
     turn_ = new_event(base_, -1, 0, &LibeventBackend::on_turn, this);
+    if (owned_base_ != nullptr) {
+      // weft's own base has no locks: wake() signals this descriptor instead of adding the turn
+      // event from another thread.
+      wake_fd_ = std::make_unique<weft::detail::WakeFd>();
+      if (select_ && wake_fd_->fd() >= FD_SETSIZE) {
+        throw std::system_error(EMFILE, std::generic_category(),
+                                absl::StrCat("weft: libevent: select cannot watch its wake-up "
+                                             "descriptor ",
+                                             wake_fd_->fd(), " (at or above FD_SETSIZE)"));
+      }
+      wake_event_ =
+          new_event(base_, wake_fd_->fd(), EV_READ | EV_PERSIST, &LibeventBackend::on_wake, this);
+      event_add(wake_event_.get(), nullptr);  // cannot fail for a pipe or eventfd on our base
+    }
     if (backends::detail::use_timer_fd("libevent")) {
       auto timer_fd = std::make_unique<backends::detail::TimerFd>();
       // select cannot watch a descriptor at or above FD_SETSIZE (see set_fd_interest): with
@@ -196,10 +210,19 @@ class LibeventBackend final : public Backend {
     event_active(turn_.get(), EV_TIMEOUT, 1);
   }
 
-  // event_add() is thread-safe (evthread_use_pthreads) and wakes a loop blocked in another
-  // thread's poll when it makes the earliest timeout earlier. A pending timer survives the start
-  // of event_base_loop(), unlike event_base_loopbreak()'s flag, so a wake-up is never lost.
-  void wake() override { schedule_turn(); }
+  // On weft's own base: the WakeFd, whose readiness survives until the loop polls (a wake-up
+  // racing the start of run_once() is not lost), and of which only the first signal() after a
+  // drain writes. On a host's base: event_add() of the turn, thread-safe there
+  // (evthread_use_pthreads), which wakes a loop blocked in another thread's poll when it makes
+  // the earliest timeout earlier; a pending timer survives the start of event_base_loop(),
+  // unlike event_base_loopbreak()'s flag.
+  void wake() override {
+    if (wake_fd_ != nullptr) {
+      wake_fd_->signal();
+    } else {
+      schedule_turn();
+    }
+  }
 
   // Two ways to wait for weft's deadline (backends/detail/timer_fd.h). With a timerfd (Linux, by
   // default, every method): the kernel timer is armed with the absolute deadline and watched
@@ -263,12 +286,14 @@ class LibeventBackend final : public Backend {
     // The timerfd's file is the parent's too: put a fresh one under its number first, so that
     // event_reinit registers the child's own and the teardown cannot disarm the parent's.
     if (timer_fd_ != nullptr) timer_fd_->replace_after_fork();
-    // Re-creates the backend's kernel state (epoll set, signal socketpair, notification fd) in
-    // the child and re-adds the events, so freeing them afterwards leaves the parent's set
-    // alone. event_reinit closes the old descriptors before making the new ones, so it needs
-    // no more room than the parent had. It takes the base's lock: if another thread of the
-    // parent was inside a libevent call on this base at the fork, that lock is held for good
-    // in the child and this hangs (no library can do better without the parent's help).
+    // Re-creates the backend's kernel state (epoll set, signal pipe; a host's locked base: its
+    // notification fd) in the child and re-adds the events, so freeing them afterwards leaves
+    // the parent's set alone. The WakeFd's file stays shared with the parent: the child only
+    // closes it (nothing signals it there, see the Backend contract). event_reinit closes the
+    // old descriptors before making the new ones, so it needs no more room than the parent had.
+    // On a host's base it takes the base's lock: if another thread of the parent was inside a
+    // libevent call on that base at the fork, that lock is held for good in the child and this
+    // hangs (no library can do better without the parent's help). weft's own bases have none.
     errno = 0;
     if (event_reinit(base_) != 0) throw_errno(errno, "event_reinit failed after fork");
   }
@@ -332,6 +357,13 @@ class LibeventBackend final : public Backend {
   static void on_turn(evutil_socket_t, short, void* arg) {
     auto& self = *static_cast<LibeventBackend*>(arg);
     InCallback scope(self);
+    self.hooks_.run_turn();
+  }
+
+  static void on_wake(evutil_socket_t, short, void* arg) {
+    auto& self = *static_cast<LibeventBackend*>(arg);
+    InCallback scope(self);
+    self.wake_fd_->drain();  // before the turn, which then sees what the wakers queued
     self.hooks_.run_turn();
   }
 
@@ -412,8 +444,12 @@ class LibeventBackend final : public Backend {
   LoopHooks& hooks_;
   BasePtr owned_base_;  // null for an adopted base; declared first, so freed last
   event_base* const base_;
-  const bool select_;    // the base uses the select method: fds must be below FD_SETSIZE
-  EventPtr turn_;        // zero-timeout timer (or activated): a requested turn or a wake-up
+  const bool select_;  // the base uses the select method: fds must be below FD_SETSIZE
+  EventPtr turn_;      // zero-timeout timer (or activated): a requested turn (a host's base:
+                       // or a wake-up)
+  // weft's own base: what wake() signals, and its persistent read event. Null on a host's.
+  std::unique_ptr<weft::detail::WakeFd> wake_fd_;
+  EventPtr wake_event_;
   int in_callback_ = 0;  // depth of weft's callbacks running (loop thread)
   // weft's earliest deadline: a read event on timer_fd_, or (without one) libevent's timer.
   std::unique_ptr<backends::detail::TimerFd> timer_fd_;
@@ -428,6 +464,11 @@ class LibeventBackend final : public Backend {
 ConfigPtr make_config(const std::string& method) {
   ConfigPtr config(event_config_new());
   if (config == nullptr) throw std::bad_alloc();
+  // One thread runs a base of weft's own, and the one call other threads make (wake()) goes
+  // through a WakeFd: no lock is needed, and a locked base takes and releases its lock several
+  // times per loop iteration (callgrind: about half of an idle non-blocking turn's
+  // instructions). Such a base also has no notification descriptor of libevent's.
+  event_config_set_flag(config.get(), EVENT_BASE_FLAG_NOLOCK);
   // Not EVENT_BASE_FLAG_PRECISE_TIMER: on epoll it costs a timerfd_settime() per loop iteration
   // (measured: half of a turn's cost). weft's timer is a timerfd of its own, armed only when the
   // earliest deadline changes (see set_timer).

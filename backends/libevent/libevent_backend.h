@@ -2,8 +2,10 @@
 // libevent's own choice of method, and as "libevent:<method>" for each method this machine
 // supports: "libevent:epoll", "libevent:poll", "libevent:select", ...).
 //
-// Maps: turns and cross-thread wake-ups to one zero-timeout timer event (so a turn always runs
-// in the next iteration, after a poll that does not block), weft's timer heap to one timerfd
+// Maps: turns to one zero-timeout timer event (so a turn always runs in the next iteration,
+// after a poll that does not block), cross-thread wake-ups to an eventfd of weft's watched by a
+// read event (weft's own base is made with EVENT_BASE_FLAG_NOLOCK; on an adopted base, to the
+// turn's timer added from the other thread), weft's timer heap to one timerfd
 // watched by a read event on Linux, on every method (libevent's own clock is coarse; with
 // WEFT_TIMER=native, or no timerfd: one timer event, see backends/detail/timer_fd.h), fd
 // interest to one persistent read and/or write event per fd. Signals reach the reactor through
@@ -25,7 +27,7 @@
 // at static initialization: a base the host adopts must be made after that (i.e. from main) and
 // without EVENT_BASE_FLAG_NOLOCK, or call_from_thread() and stop() from other threads are not
 // safe. native_base() is loop-thread only, and what you do with the base must follow libevent's
-// rules.
+// rules; weft's own base has no lock, so no libevent call on it is thread-safe.
 #ifndef WEFT_BACKENDS_LIBEVENT_LIBEVENT_BACKEND_H_
 #define WEFT_BACKENDS_LIBEVENT_LIBEVENT_BACKEND_H_
 

@@ -21,7 +21,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/testing/backends.h"
-#include "weft/runners/detail/wake_fd.h"
+#include "weft/core/detail/wake_fd.h"
 #include "weft/runners/guest_reactor.h"
 
 namespace weft::testing {

@@ -1,7 +1,7 @@
 // WakeFd (both kinds: the eventfd, and the pipe of macOS and the BSDs, which Linux makes when
 // the portable fallbacks are forced) and poll_until (both precisions), the guest reactor's
 // internals.
-#include "weft/runners/detail/wake_fd.h"
+#include "weft/core/detail/wake_fd.h"
 
 #include <fcntl.h>
 #include <poll.h>

@@ -1,4 +1,4 @@
-#include "weft/runners/detail/wake_fd.h"
+#include "weft/core/detail/wake_fd.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,6 +1,8 @@
 // WakeFd: a descriptor that one thread polls for readability and any other thread (or a signal
 // handler) makes readable: "wake up, there is something to look at". The guest reactor uses
-// one to tell the host its helper thread saw work, and one to cut the helper's wait short.
+// one to tell the host its helper thread saw work, and one to cut the helper's wait short; a
+// backend whose native loop is made without locks (libevent's, EVENT_BASE_FLAG_NOLOCK) watches
+// one for its cross-thread wake().
 //
 // Two kinds, chosen at run time: an eventfd (Linux: one descriptor, a counter), or a
 // non-blocking, close-on-exec pipe (everywhere: macOS and the BSDs have no eventfd). Linux
@@ -14,8 +16,8 @@
 // drain() on the polling thread. Lifetime: the destructor closes the descriptors; no signal()
 // may run during or after it. Across fork(), the descriptors' files are shared with the
 // parent: a child must not signal or drain an inherited WakeFd, only destroy it.
-#ifndef WEFT_RUNNERS_DETAIL_WAKE_FD_H_
-#define WEFT_RUNNERS_DETAIL_WAKE_FD_H_
+#ifndef WEFT_CORE_DETAIL_WAKE_FD_H_
+#define WEFT_CORE_DETAIL_WAKE_FD_H_
 
 #include <atomic>
 
@@ -60,4 +62,4 @@ class WakeFd {
 
 }  // namespace weft::detail
 
-#endif  // WEFT_RUNNERS_DETAIL_WAKE_FD_H_
+#endif  // WEFT_CORE_DETAIL_WAKE_FD_H_
