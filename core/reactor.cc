@@ -271,9 +271,9 @@ Reactor::~Reactor() {
     const bool had_watches = !fds_.empty() || !signals_.empty() || io_count_ != 0;
     while (!fds_.empty()) {
       const int fd = fds_.begin()->first;
-      FdEntry& entry = fds_.begin()->second;
-      Watcher* reader = std::exchange(entry.reader, nullptr);
-      Watcher* writer = std::exchange(entry.writer, nullptr);
+      NativeTarget& target = by_native_.find(fds_.begin()->second.native_fd)->second;
+      Watcher* reader = std::exchange(target.reader, nullptr);
+      Watcher* writer = std::exchange(target.writer, nullptr);
       release_fd_entry(fd);
       free_watcher(reader);
       free_watcher(writer);
@@ -845,6 +845,7 @@ Watch Reactor::watch_fd(int fd, Watch::Kind kind, Callback callback) {
   if (callback == nullptr) throw std::invalid_argument("weft: watch: empty callback");
   capture_context(callback);
   auto it = fds_.find(fd);
+  NativeTarget* target;
   if (it == fds_.end()) {
     // Watch a duplicate weft owns: epoll registers open files, not numbers, so
     // a registration on the caller's fd could outlive a close() and report a
@@ -855,14 +856,18 @@ Watch Reactor::watch_fd(int fd, Watch::Kind kind, Callback callback) {
                               absl::StrCat("weft: cannot watch fd ", fd));
     }
     it = fds_.emplace(fd, FdEntry{.native_fd = native}).first;
-    by_native_[native] = NativeTarget{.user_fd = fd};
+    target = &(by_native_[native] = NativeTarget{.user_fd = fd});
   } else if (!same_file(fd, it->second.native_fd)) {
     throw UsageError(absl::StrCat("weft: fd ", fd,
                                   " is still watched for a file that was closed since; cancel "
                                   "that watch before watching the fd again"));
+  } else {
+    target = &by_native_.find(it->second.native_fd)->second;
   }
   FdEntry& entry = it->second;
-  Watcher*& slot = kind == Watch::Kind::kReadable ? entry.reader : entry.writer;
+  // Neither map changes until the watcher is stored: the backend calls back into the reactor
+  // only from its loop (core/backend.h).
+  Watcher*& slot = target->slot(kind);
   if (slot != nullptr) {
     throw UsageError(absl::StrCat("weft: fd ", fd, " already has a ",
                                   kind == Watch::Kind::kReadable ? "readable" : "writable",
@@ -1014,7 +1019,8 @@ bool Reactor::watch_active(Watch::Kind kind, int key, std::uint64_t id) const {
   }
   auto it = fds_.find(key);
   if (it == fds_.end()) return false;
-  const Watcher* watcher = kind == Watch::Kind::kReadable ? it->second.reader : it->second.writer;
+  const NativeTarget& target = by_native_.find(it->second.native_fd)->second;
+  const Watcher* watcher = kind == Watch::Kind::kReadable ? target.reader : target.writer;
   return watcher != nullptr && watcher->id == id;
 }
 
@@ -1045,7 +1051,7 @@ bool Reactor::cancel_watch(Watch::Kind kind, int key, std::uint64_t id) {
   auto it = fds_.find(key);
   if (it == fds_.end()) return false;
   FdEntry& entry = it->second;
-  Watcher*& slot = kind == Watch::Kind::kReadable ? entry.reader : entry.writer;
+  Watcher*& slot = by_native_.find(entry.native_fd)->second.slot(kind);
   if (slot == nullptr || slot->id != id) return false;
   Watcher* watcher = std::exchange(slot, nullptr);
   const IoEvents interest = static_cast<IoEvents>(static_cast<unsigned>(entry.interest) &
@@ -1110,15 +1116,16 @@ void Reactor::fd_ready(int native_fd, IoEvents events) {
     drain_signal_pipe();
     return;
   }
-  // Re-find the entry before each callback: the previous one may have cancelled
-  // either watcher (or both, releasing the entry) or watched more fds, moving
-  // the table.
-  for (Watch::Kind kind : {Watch::Kind::kReadable, Watch::Kind::kWritable}) {
-    if (!any(events & bit_of(kind))) continue;
-    auto it = fds_.find(fd);
-    if (it == fds_.end() || it->second.native_fd != native_fd) return;
-    Watcher* watcher = kind == Watch::Kind::kReadable ? it->second.reader : it->second.writer;
-    if (watcher != nullptr) run_watcher(watcher, kind, fd);
+  if (any(events & IoEvents::kReadable)) {
+    if (Watcher* reader = native->second.reader) run_watcher(reader, Watch::Kind::kReadable, fd);
+    if (!any(events & IoEvents::kWritable)) return;
+    // Find the target again: the reader may have cancelled either watcher (or both, releasing
+    // the fd, whose number a new watch may then reuse) or watched more fds, moving the table.
+    native = by_native_.find(native_fd);
+    if (native == by_native_.end() || native->second.user_fd != fd) return;
+  }
+  if (any(events & IoEvents::kWritable)) {
+    if (Watcher* writer = native->second.writer) run_watcher(writer, Watch::Kind::kWritable, fd);
   }
 }
 
@@ -1200,8 +1207,8 @@ Reactor::Counts Reactor::counts() const {
   counts.ready = ready_.size() - ready_cancelled_;
   counts.timers = timers_.size();
   counts.watches = 0;
-  for (const auto& [fd, entry] : fds_) {
-    counts.watches += (entry.reader != nullptr) + (entry.writer != nullptr);
+  for (const auto& [native, target] : by_native_) {
+    counts.watches += (target.reader != nullptr) + (target.writer != nullptr);
   }
   for (const auto& [signo, watchers] : signals_) counts.watches += watchers.size();
   counts.tasks = task_count_;

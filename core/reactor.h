@@ -339,18 +339,21 @@ class Reactor final : private LoopHooks {
     bool running = false;    // its callback is on the stack
     bool cancelled = false;  // cancelled while running: the dispatcher frees it
   };
+  // A watched fd, by the user's number (fds_). Its watchers are in its NativeTarget, which the
+  // backend's reports reach with one lookup.
   struct FdEntry {
     int native_fd = -1;  // weft's duplicate of the user's fd
     IoEvents interest = IoEvents::kNone;
-    Watcher* reader = nullptr;
-    Watcher* writer = nullptr;
   };
   struct IoTarget;  // an IoHandle's registration (core/io_handle.h)
-  // What a descriptor the backend reports belongs to: a watched fd (by the user's number), an
-  // IoHandle, or the signal pipe (both null/-1).
+  // What a descriptor the backend reports belongs to (by_native_): a watched fd (the user's
+  // number and its watchers), an IoHandle, or the signal pipe (-1 and nulls).
   struct NativeTarget {
     int user_fd = -1;
     IoTarget* io = nullptr;
+    Watcher* reader = nullptr;
+    Watcher* writer = nullptr;
+    Watcher*& slot(Watch::Kind kind) { return kind == Watch::Kind::kReadable ? reader : writer; }
   };
 
   // LoopHooks.

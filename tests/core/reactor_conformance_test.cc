@@ -460,6 +460,43 @@ TEST_P(ReactorConformance, WatcherCancelledByAnEarlierCallbackInTheSameIteration
   EXPECT_EQ(a_calls + b_calls, 1);
 }
 
+// One fd both readable and writable: a backend may report the two in one call (libuv) or
+// apart. Whichever watcher runs first cancels the other, or gives the fd up and watches it
+// again: the watcher it cancelled never runs, and the new one does in a later step.
+TEST_P(ReactorConformance, AWatcherCancelledByTheOtherWatcherOfItsFdDoesNotRun) {
+  for (const bool rewatch : {false, true}) {
+    SocketPair pair;
+    ASSERT_EQ(write(pair.fd[1], "x", 1), 1);  // fd[0] readable; a socket is writable
+    int reads = 0;
+    int writes = 0;
+    int fresh_calls = 0;
+    Watch reader;
+    Watch writer;
+    Watch fresh;
+    auto first = [&] {
+      reader.cancel();
+      writer.cancel();
+      if (rewatch) fresh = reactor().watch_writable(pair.fd[0], [&] { ++fresh_calls; });
+    };
+    reader = reactor().watch_readable(pair.fd[0], [&] {
+      ++reads;
+      first();
+    });
+    writer = reactor().watch_writable(pair.fd[0], [&] {
+      ++writes;
+      first();
+    });
+    ASSERT_TRUE(run_until([&] { return reads + writes > 0; }));
+    EXPECT_EQ(reads + writes, 1) << (rewatch ? "re-watched" : "cancelled");
+    if (rewatch) {
+      ASSERT_TRUE(run_until([&] { return fresh_calls > 0; }));
+      fresh.cancel();
+    }
+    reactor().run_once(false);
+    EXPECT_EQ(reads + writes, 1);
+  }
+}
+
 TEST_P(ReactorConformance, SecondReaderOnOneFdIsAUsageError) {
   SocketPair pair;
   Watch first = reactor().watch_readable(pair.fd[0], [] {});
