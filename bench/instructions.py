@@ -35,16 +35,22 @@ import subprocess
 import sys
 
 DEFAULT_OPS = [
-    "call_soon_batch", "call_soon_chain", "loop_turn", "timers_arm", "timers_churn", "timer_rearm", "fd_turn_idle0", "fd_chain_100", "watch_churn",
-    "io_handle_churn", "coro_spawn", "coro_sleep0", "runner_blocking", "reactor_create_destroy",
+    "call_soon_batch", "call_soon_chain", "loop_turn", "timers_arm", "timers_churn", "timer_rearm",
+    "fd_turn_idle0", "fd_chain_100", "watch_churn", "io_handle_churn", "coro_spawn", "coro_sleep0",
+    "runner_blocking", "reactor_create_destroy",
 ]
+
+
+def row_filter(row):
+    """--benchmark_filter for exactly `row`, whatever suffixes Google Benchmark adds to its name
+    (/iterations:N, /process_time)."""
+    return f"--benchmark_filter=^{re.escape(row)}(/.*)?$"
 
 
 def native_iterations(bench, row):
     """The iterations Google Benchmark picks for about 10 ms of the row."""
     out = subprocess.run(
-        [bench, f"--benchmark_filter=^{re.escape(row)}(/.*)?$", "--benchmark_min_time=0.01",
-         "--benchmark_format=json"],
+        [bench, row_filter(row), "--benchmark_min_time=0.01", "--benchmark_format=json"],
         check=True, capture_output=True, text=True).stdout
     return int(json.loads(out)["benchmarks"][0]["iterations"])
 
@@ -53,8 +59,8 @@ def callgrind_run(bench, row, iterations):
     """(instructions of the whole program, items per iteration: 1 if the row counts none)."""
     env = dict(os.environ, WEFT_BENCH_ITERATIONS=str(iterations))
     result = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", bench,
-         f"--benchmark_filter=^{re.escape(row)}(/.*)?$", "--benchmark_format=json"],
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", bench, row_filter(row),
+         "--benchmark_format=json"],
         env=env, capture_output=True, text=True)
     found = re.search(r"Collected\s*:\s*(\d+)", result.stderr)
     if result.returncode != 0 or found is None:

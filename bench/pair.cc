@@ -27,8 +27,11 @@ std::vector<void (*)()>& startup() {
 // (bench/instructions.py counts a row's instructions at two values of N and takes the
 // difference, which leaves out everything a row does outside its loop). 0: unset.
 benchmark::IterationCount fixed_iterations() {
-  const char* text = std::getenv("WEFT_BENCH_ITERATIONS");
-  return text == nullptr ? 0 : std::strtoll(text, nullptr, 10);
+  static const benchmark::IterationCount n = [] {
+    const char* text = std::getenv("WEFT_BENCH_ITERATIONS");
+    return text == nullptr ? 0 : std::strtoll(text, nullptr, 10);
+  }();
+  return n;
 }
 
 void register_one(const std::string& op, const std::string& backend, const Side& side,

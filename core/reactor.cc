@@ -1019,8 +1019,7 @@ bool Reactor::watch_active(Watch::Kind kind, int key, std::uint64_t id) const {
   }
   auto it = fds_.find(key);
   if (it == fds_.end()) return false;
-  const NativeTarget& target = by_native_.find(it->second.native_fd)->second;
-  const Watcher* watcher = kind == Watch::Kind::kReadable ? target.reader : target.writer;
+  const Watcher* watcher = by_native_.find(it->second.native_fd)->second.watcher(kind);
   return watcher != nullptr && watcher->id == id;
 }
 

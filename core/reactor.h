@@ -354,6 +354,9 @@ class Reactor final : private LoopHooks {
     Watcher* reader = nullptr;
     Watcher* writer = nullptr;
     Watcher*& slot(Watch::Kind kind) { return kind == Watch::Kind::kReadable ? reader : writer; }
+    Watcher* watcher(Watch::Kind kind) const {
+      return kind == Watch::Kind::kReadable ? reader : writer;
+    }
   };
 
   // LoopHooks.

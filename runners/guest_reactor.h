@@ -48,10 +48,10 @@
 
 #include "weft/core/backend_registry.h"
 #include "weft/core/detail/fork_generation.h"
+#include "weft/core/detail/wake_fd.h"
 #include "weft/core/reactor.h"
 #include "weft/core/time.h"
 #include "weft/runners/detail/poll_until.h"
-#include "weft/core/detail/wake_fd.h"
 
 namespace weft {
 

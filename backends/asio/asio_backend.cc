@@ -372,10 +372,8 @@ class AsioBackend final : public Backend {
     }
   };
   template <typename F>
-  Guarded<F> guarded(F f) const {
-    if (owned_context_ != nullptr) {
-      return Guarded<F>{const_cast<AsioBackend*>(this), {}, std::move(f)};
-    }
+  Guarded<F> guarded(F f) {
+    if (owned_context_ != nullptr) return Guarded<F>{this, {}, std::move(f)};
     return Guarded<F>{nullptr, weak_, std::move(f)};
   }
 

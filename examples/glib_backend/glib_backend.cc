@@ -155,7 +155,7 @@ class GlibBackend final : public weft::Backend {
   }
 
   void timer_fired() {
-    g_source_set_ready_time(&timer_->source, -1);  // a firing disarms, as the contract says
+    clear_timer();  // a firing disarms, as the contract says
     hooks_.timer_expired();
   }
 
