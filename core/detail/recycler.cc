@@ -14,7 +14,7 @@ using Cache = RecyclerCache;
 bool make_room(Cache& cache, std::size_t c) {
   while (cache.bytes + Cache::class_size(c) > kMaxCachedBytes) {
     if (cache.class_bytes[cache.fullest] <= cache.class_bytes[c]) {
-      // The hint may be stale: allocations shrink classes without moving it.
+      // The hint may be stale: the fast paths push and pop without moving it.
       for (std::size_t i = 0; i < Cache::kClasses; ++i) {
         if (cache.class_bytes[i] > cache.class_bytes[cache.fullest]) cache.fullest = i;
       }

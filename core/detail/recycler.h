@@ -73,14 +73,15 @@ struct RecyclerCache {
   std::array<FreeBlock*, kClasses> heads{};
   std::array<std::size_t, kClasses> class_bytes{};
   std::size_t bytes = 0;
-  std::size_t fullest = 0;  // a class holding the most bytes, or close to it (a hint)
+  // A class that held the most bytes when the cache was last full (a hint, kept by the slow
+  // path only: the push below is on every free, so it keeps no more than the counts).
+  std::size_t fullest = 0;
   bool exited = false;
 
   void push(std::size_t c, void* block) noexcept {
     heads[c] = new (block) FreeBlock{heads[c]};
     class_bytes[c] += class_size(c);
     bytes += class_size(c);
-    if (class_bytes[c] > class_bytes[fullest]) fullest = c;
   }
   FreeBlock* pop(std::size_t c) noexcept {
     FreeBlock* block = heads[c];
@@ -103,8 +104,10 @@ void* recycled_allocate_slow(std::size_t size);
 void recycled_deallocate_slow(void* block, std::size_t size) noexcept;
 
 // A block of at least `size` bytes, aligned for any object up to
-// __STDCPP_DEFAULT_NEW_ALIGNMENT__. Throws std::bad_alloc.
-inline void* recycled_allocate(std::size_t size) {
+// __STDCPP_DEFAULT_NEW_ALIGNMENT__. Throws std::bad_alloc. Always inline, as is the
+// deallocation: `size` is a constant at most callers (a frame's, a state's), and so is then
+// its class; GCC otherwise left the deallocation out of line in a frame's destroy.
+[[gnu::always_inline]] inline void* recycled_allocate(std::size_t size) {
   if constexpr (kRecycling) {
     RecyclerCache* cache = t_recycler;
     if (cache != nullptr && size <= kMaxRecycledSize) {
@@ -115,7 +118,7 @@ inline void* recycled_allocate(std::size_t size) {
 }
 
 // Returns a block from recycled_allocate(size) (the same size).
-inline void recycled_deallocate(void* block, std::size_t size) noexcept {
+[[gnu::always_inline]] inline void recycled_deallocate(void* block, std::size_t size) noexcept {
   if constexpr (kRecycling) {
     RecyclerCache* cache = t_recycler;
     if (cache != nullptr && size <= kMaxRecycledSize) {
