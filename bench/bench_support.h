@@ -30,6 +30,7 @@
 
 #include "bench/pair.h"
 #include "benchmark/benchmark.h"
+#include "weft/core/detail/recycler.h"
 
 namespace weft::bench {
 
@@ -63,11 +64,15 @@ inline void unpin() {
   pthread_setaffinity_np(pthread_self(), sizeof set, &set);
 }
 
-// Bytes in use on the heap (glibc), for bytes-per-timer and bytes-per-task: the arena's blocks
-// plus the large ones glibc maps separately (a million timers' arrays are such blocks).
+// Bytes the program holds on the heap (glibc), for bytes-per-timer and bytes-per-task: the
+// arena's blocks plus the large ones glibc maps separately (a million timers' arrays are such
+// blocks), less the blocks weft's recycler keeps free on this thread for reuse
+// (core/detail/recycler.h). Those are in use to malloc but held by nobody, and a row that ran
+// after another took its tasks' frames from them without a malloc: counted as heap, a task's
+// frame and state vanished from bytes-per-task after the first repetition.
 inline std::size_t heap_in_use() {
   const struct mallinfo2 info = mallinfo2();
-  return info.uordblks + info.hblkhd;
+  return info.uordblks + info.hblkhd - weft::detail::recycled_cached_bytes();
 }
 
 // A cheap shared count the benchmarks' callbacks bump, so the work cannot be optimized away
