@@ -51,8 +51,10 @@ class Counted {
     }
   }
 
-  std::atomic<std::uint32_t> refs_ = 1;
+  // The count last: the 4 bytes after it end the object, and a derived class's first small
+  // members are laid out there (a Deferred's flags), so they cost no room of their own.
   void (*free_)(Counted*) noexcept = nullptr;
+  std::atomic<std::uint32_t> refs_ = 1;
 };
 
 template <typename T>

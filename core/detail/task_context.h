@@ -68,17 +68,18 @@ struct TaskContext {
 
   Reactor* reactor = nullptr;
   // The task's outermost scope (cancelled by cancelling the task) and its innermost open one.
-  CancelNode root_scope;
+  // No unique address: the flag below is laid out in the padding after the node's own flags
+  // (8 bytes a task).
+  [[no_unique_address]] CancelNode root_scope;
+  // The task waits, by design, for something from outside the loop (a runner's shutdown):
+  // deadlock detection neither counts nor fails it (core/virtual_clock.h).
+  bool deadlock_exempt = false;
   CancelNode* scope = &root_scope;
   // The task's context variables (core/context.h); installed whenever the task resumes.
   ContextRef vars;
   // Why the task was cancelled, when it was not a plain cancel() (a deadlock on virtual time,
   // core/virtual_clock.h): a task that then ends in Cancelled reports this instead.
   std::exception_ptr cancel_reason;
-  // The task waits, by design, for something from outside the loop (a runner's shutdown):
-  // deadlock detection neither counts nor fails it (core/virtual_clock.h).
-  bool deadlock_exempt = false;
-
   // True while an await must raise Cancelled (level-triggered).
   bool cancelled() const noexcept { return scope->effective; }
   // Cancels the whole task (its root scope).
