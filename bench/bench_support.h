@@ -456,6 +456,7 @@ struct RawSuite {
   void (*fd_chain)(benchmark::State&, int n);
   void (*one_turn)(benchmark::State&);        // one callback, one iteration
   void (*one_turn_fresh)(benchmark::State&);  // the same on a fresh loop
+  void (*one_task)(benchmark::State&);        // one turn whose callback resumes a RawTask
   void (*runner_floor)(benchmark::State&, BusyNeighbours::Kind neighbours);
   void (*submitters)(benchmark::State&, int submitters);
   void (*create_destroy)(benchmark::State&);          // a loop as weft's backend makes one
@@ -504,6 +505,8 @@ inline bool register_raw(const std::string& library, RawSuite raw) {
   }
   if (raw.one_turn) add("runner_blocking", raw.one_turn);
   if (raw.one_turn_fresh) add("runner_blocking_fresh", raw.one_turn_fresh);
+  // The turn plus a task resume, the baseline of the blocking runner's target.
+  if (raw.one_task) add_raw("runner_blocking", library, "raw_task", raw.one_task);
   if (raw.runner_floor) {
     using Kind = BusyNeighbours::Kind;
     add("runner_threaded", [raw](benchmark::State& s) { raw.runner_floor(s, Kind::kNone); });

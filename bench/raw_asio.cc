@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "bench/bench_support.h"
+#include "bench/raw_task.h"
 #include "benchmark/benchmark.h"
 
 namespace weft::bench {
@@ -246,6 +249,43 @@ void one_turn_fresh(benchmark::State& state) {
   check(state, counter.value, state.iterations());
 }
 
+// One turn whose handler resumes a coroutine task (bench/raw_task.h)...
+void one_task(benchmark::State& state) {
+  Context<1> ctx;
+  Counter counter;
+  std::int64_t sum = 0;
+  for (auto _ : state) {
+    RawTask<int> task = raw_one(counter.value);
+    asio::post(ctx.context, [frame = task.frame()] { RawTask<int>::resume(frame); });
+    ctx.run_until(counter, counter.value + 1);
+    sum += task.result();
+  }
+  check(state, sum, state.iterations());
+}
+
+// ... and Asio's own coroutine: an awaitable started with co_spawn, its result delivered to a
+// completion handler.
+asio::awaitable<int> awaitable_one(std::int64_t& runs) {
+  ++runs;
+  co_return 1;
+}
+void one_co_spawn(benchmark::State& state) {
+  Context<1> ctx;
+  Counter counter;
+  std::int64_t sum = 0;
+  std::int64_t runs = 0;
+  for (auto _ : state) {
+    asio::co_spawn(ctx.context, awaitable_one(runs), [&](std::exception_ptr error, int value) {
+      if (error) std::rethrow_exception(error);
+      sum += value;
+      ++counter.value;
+    });
+    ctx.run_until(counter, counter.value + 1);
+  }
+  check(state, sum, state.iterations());
+  check(state, runs, state.iterations());
+}
+
 void runner_floor(benchmark::State& state, BusyNeighbours::Kind neighbours) {
   runner_floor_over<LoopThread>(state, neighbours);
 }
@@ -361,6 +401,7 @@ const bool registered =
                                   .fd_chain = fd_chain<1>,
                                   .one_turn = one_turn<1>,
                                   .one_turn_fresh = one_turn_fresh<1>,
+                                  .one_task = one_task,
                                   .runner_floor = runner_floor,
                                   .submitters = submitters,
                                   .create_destroy = create_destroy<1>,
@@ -388,6 +429,7 @@ bool register_idioms() {
   add("fd_chain_100", "raw_unsafe", [](benchmark::State& s) { fd_chain<kUnsafe>(s, 100); });
   add("fd_chain_1000", "raw_unsafe", [](benchmark::State& s) { fd_chain<kUnsafe>(s, 1000); });
   add("runner_blocking", "raw_unsafe", one_turn<kUnsafe>);
+  add("runner_blocking", "raw_co_spawn", one_co_spawn);
   add("runner_blocking_fresh", "raw_unsafe", one_turn_fresh<kUnsafe>);
   add("reactor_create_destroy", "raw_unsafe", create_destroy<kUnsafe>);
   return true;

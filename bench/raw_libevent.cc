@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bench/bench_support.h"
+#include "bench/raw_task.h"
 #include "benchmark/benchmark.h"
 
 namespace weft::bench {
@@ -288,6 +289,23 @@ void one_turn_fresh(benchmark::State& state) {
   check(state, counter.value, state.iterations());
 }
 
+// One turn whose callback resumes a coroutine task (bench/raw_task.h).
+void one_task(benchmark::State& state) {
+  Base base;
+  Counter counter;
+  std::int64_t sum = 0;
+  for (auto _ : state) {
+    RawTask<int> task = raw_one(counter.value);
+    event_base_once(
+        base.base, -1, EV_TIMEOUT,
+        [](evutil_socket_t, short, void* frame) { RawTask<int>::resume(frame); }, task.frame(),
+        nullptr);
+    base.run_until(counter, counter.value + 1);
+    sum += task.result();
+  }
+  check(state, sum, state.iterations());
+}
+
 void runner_floor(benchmark::State& state, BusyNeighbours::Kind neighbours) {
   runner_floor_over<LoopThread>(state, neighbours);
 }
@@ -394,6 +412,7 @@ const bool registered =
                                       .fd_chain = fd_chain,
                                       .one_turn = one_turn,
                                       .one_turn_fresh = one_turn_fresh,
+                                      .one_task = one_task,
                                       .runner_floor = runner_floor,
                                       .submitters = submitters,
                                       .create_destroy = create_destroy,

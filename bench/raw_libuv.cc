@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bench/bench_support.h"
+#include "bench/raw_task.h"
 #include "benchmark/benchmark.h"
 
 namespace weft::bench {
@@ -266,6 +267,20 @@ void one_turn_fresh(benchmark::State& state) {
   check(state, counter.value, state.iterations());
 }
 
+// ... and with the callback resuming a coroutine task (bench/raw_task.h).
+void one_task(benchmark::State& state) {
+  Loop loop;
+  Counter counter;
+  std::int64_t sum = 0;
+  for (auto _ : state) {
+    RawTask<int> task = raw_one(counter.value);
+    loop.queue->post(RawTask<int>::resume, task.frame());
+    loop.run_until(counter, counter.value + 1);
+    sum += task.result();
+  }
+  check(state, sum, state.iterations());
+}
+
 // Runner floors: the cross-thread call, waited for as weft's runner waits (Completion).
 void runner_floor(benchmark::State& state, BusyNeighbours::Kind neighbours) {
   runner_floor_over<LoopThread>(state, neighbours);
@@ -392,6 +407,7 @@ const bool registered =
                                    .fd_chain = fd_chain,
                                    .one_turn = one_turn,
                                    .one_turn_fresh = one_turn_fresh,
+                                   .one_task = one_task,
                                    .runner_floor = runner_floor,
                                    .submitters = submitters,
                                    .create_destroy = create_destroy,
