@@ -252,15 +252,10 @@ void one_turn_fresh(benchmark::State& state) {
 // One turn whose handler resumes a coroutine task (bench/raw_task.h)...
 void one_task(benchmark::State& state) {
   Context<1> ctx;
-  Counter counter;
-  std::int64_t sum = 0;
-  for (auto _ : state) {
-    RawTask<int> task = raw_one(counter.value);
-    asio::post(ctx.context, [frame = task.frame()] { RawTask<int>::resume(frame); });
-    ctx.run_until(counter, counter.value + 1);
-    sum += task.result();
-  }
-  check(state, sum, state.iterations());
+  one_task_per_turn(
+      state,
+      [&](void* frame) { asio::post(ctx.context, [frame] { RawTask<int>::resume(frame); }); },
+      [&](const Counter& counter, std::int64_t target) { ctx.run_until(counter, target); });
 }
 
 // ... and Asio's own coroutine: an awaitable started with co_spawn, its result delivered to a

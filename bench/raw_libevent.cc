@@ -292,18 +292,14 @@ void one_turn_fresh(benchmark::State& state) {
 // One turn whose callback resumes a coroutine task (bench/raw_task.h).
 void one_task(benchmark::State& state) {
   Base base;
-  Counter counter;
-  std::int64_t sum = 0;
-  for (auto _ : state) {
-    RawTask<int> task = raw_one(counter.value);
-    event_base_once(
-        base.base, -1, EV_TIMEOUT,
-        [](evutil_socket_t, short, void* frame) { RawTask<int>::resume(frame); }, task.frame(),
-        nullptr);
-    base.run_until(counter, counter.value + 1);
-    sum += task.result();
-  }
-  check(state, sum, state.iterations());
+  one_task_per_turn(
+      state,
+      [&](void* frame) {
+        event_base_once(
+            base.base, -1, EV_TIMEOUT,
+            [](evutil_socket_t, short, void* f) { RawTask<int>::resume(f); }, frame, nullptr);
+      },
+      [&](const Counter& counter, std::int64_t target) { base.run_until(counter, target); });
 }
 
 void runner_floor(benchmark::State& state, BusyNeighbours::Kind neighbours) {

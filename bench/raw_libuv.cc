@@ -270,15 +270,9 @@ void one_turn_fresh(benchmark::State& state) {
 // ... and with the callback resuming a coroutine task (bench/raw_task.h).
 void one_task(benchmark::State& state) {
   Loop loop;
-  Counter counter;
-  std::int64_t sum = 0;
-  for (auto _ : state) {
-    RawTask<int> task = raw_one(counter.value);
-    loop.queue->post(RawTask<int>::resume, task.frame());
-    loop.run_until(counter, counter.value + 1);
-    sum += task.result();
-  }
-  check(state, sum, state.iterations());
+  one_task_per_turn(
+      state, [&](void* frame) { loop.queue->post(RawTask<int>::resume, frame); },
+      [&](const Counter& counter, std::int64_t target) { loop.run_until(counter, target); });
 }
 
 // Runner floors: the cross-thread call, waited for as weft's runner waits (Completion).

@@ -17,6 +17,9 @@
 #include <optional>
 #include <utility>
 
+#include "bench/bench_support.h"
+#include "benchmark/benchmark.h"
+
 namespace weft::bench {
 
 template <typename T>
@@ -62,6 +65,22 @@ class RawTask {
 inline RawTask<int> raw_one(std::int64_t& runs) {
   ++runs;
   co_return 1;
+}
+
+// runner_blocking's raw_task side, for any raw loop: per iteration one RawTask, whose
+// resumption `post(frame)` queues on the loop, and `run_until(counter, target)` runs the loop
+// until the task has run.
+template <typename Post, typename RunUntil>
+void one_task_per_turn(benchmark::State& state, Post&& post, RunUntil&& run_until) {
+  Counter counter;
+  std::int64_t sum = 0;
+  for (auto _ : state) {
+    RawTask<int> task = raw_one(counter.value);
+    post(task.frame());
+    run_until(counter, counter.value + 1);
+    sum += task.result();
+  }
+  check(state, sum, state.iterations());
 }
 
 }  // namespace weft::bench
