@@ -49,8 +49,7 @@ class RawTask {
   void* frame() const { return handle_.address(); }
   static void resume(void* frame) { std::coroutine_handle<>::from_address(frame).resume(); }
 
-  bool done() const { return handle_.done(); }
-  // Requires done().
+  // Requires the task to have run to its end.
   T result() {
     if (handle_.promise().error) std::rethrow_exception(handle_.promise().error);
     return std::move(*handle_.promise().result);
