@@ -7,6 +7,8 @@
 # BENCH_BASE=earlier.json makes the report from that run's rows, replaced by this run's where both
 # have a row of the same name (so a filtered run refreshes some rows of a full report); the
 # report names each run's commit and load.
+# BENCH_PIN=N runs pinned to CPU N (taskset -c N), as the report's single-threaded rows are
+# (bench/results/README.md); the results record it.
 # The runs behind the committed report are kept in bench/results/ (README there): to publish a
 # refreshed report, add this run's results.json there, compressed, beside the report.
 set -euo pipefail
@@ -40,20 +42,33 @@ loads=$build/bench/load_during.txt
 (while :; do cut -d' ' -f1 /proc/loadavg >>"$loads"; sleep 20; done) &
 sampler=$!
 trap 'kill $sampler 2>/dev/null || true' EXIT
-"$build"/bench/weft_bench --benchmark_repetitions=$repetitions \
+context="commit=$commit,repetitions=$repetitions,bench_args=$args"
+pin=()
+if [[ -n ${BENCH_PIN:-} ]]; then
+  pin=(taskset -c "$BENCH_PIN")
+  context+=",pinned=taskset -c $BENCH_PIN"
+fi
+"${pin[@]}" "$build"/bench/weft_bench --benchmark_repetitions=$repetitions \
   --benchmark_enable_random_interleaving=true --benchmark_min_time=0.05 \
-  --benchmark_context="commit=$commit,repetitions=$repetitions,bench_args=$args" \
+  --benchmark_context="$context" \
   --benchmark_out="$results" --benchmark_out_format=json "$@"
 kill $sampler 2>/dev/null || true
+# The load during the run, the kernel and the libraries' versions go with the results, so that
+# the report made from them later, elsewhere, describes the machine that ran them.
 python3 - "$results" "$loads" <<'EOF'
-import json, statistics, sys
+import json, platform, statistics, subprocess, sys
 results, loads = sys.argv[1], sys.argv[2]
+data = json.load(open(results))
 samples = [float(x) for x in open(loads).read().split()]
 if samples:
-    data = json.load(open(results))
     data["context"]["load_during"] = (f"{min(samples):.1f}-{max(samples):.1f}, median "
                                       f"{statistics.median(samples):.1f} ({len(samples)} samples)")
-    json.dump(data, open(results, "w"), indent=1)
+data["context"]["kernel"] = f"{platform.system()} {platform.release()}"
+data["context"]["packages"] = subprocess.run(
+    ["dpkg-query", "-W", "-f=${Package} ${Version}\\n", "libuv1-dev", "libevent-dev",
+     "libboost1.81-dev", "libbenchmark-dev", "nginx", "wrk"],
+    capture_output=True, text=True, check=False).stdout.split("\n")
+json.dump(data, open(results, "w"), indent=1)
 EOF
 python3 bench/report.py ${base:+"$base"} "$results" docs/benchmarks.md docs/benchmarks.svg
 echo "wrote docs/benchmarks.md and docs/benchmarks.svg"
