@@ -85,12 +85,7 @@ void register_backend(BackendInfo info) {
 
 namespace {
 
-std::optional<BackendInfo> registered(std::string_view name) {
-  for (BackendInfo& info : registry().all()) {
-    if (info.name == name) return std::move(info);
-  }
-  return std::nullopt;
-}
+std::optional<BackendInfo> registered(std::string_view name) { return registry().get(name); }
 
 // Some registered backend is `family` or one of its variants ("libevent:poll").
 bool family_registered(std::string_view family) {
@@ -134,7 +129,7 @@ std::string default_backend_name() {
   // A program that links no backend runs on the plugins: the first by preference is the
   // default.
   const char* env = std::getenv("WEFT_BACKEND");
-  if ((env == nullptr || *env == '\0') && registry().all().empty()) load_backend_plugins();
+  if ((env == nullptr || *env == '\0') && registry().empty()) load_backend_plugins();
   return registry().default_name();
 }
 

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -65,25 +66,37 @@ class NamedRegistry {
     return entries_;
   }
 
+  // A copy of the entry named exactly `name`, if there is one (only that entry is copied: a
+  // reactor or runner is made by name, and an entry holds strings and std::functions).
+  std::optional<Info> get(std::string_view name) const {
+    std::lock_guard lock(mu_);
+    for (const Info& info : entries_) {
+      if (info.name == name) return info;
+    }
+    return std::nullopt;
+  }
+  bool empty() const {
+    std::lock_guard lock(mu_);
+    return entries_.empty();
+  }
+
   // The environment variable if set, else the first entry.
   std::string default_name() const {
     if (const char* env = std::getenv(env_); env != nullptr && *env != '\0') return env;
-    std::vector<Info> entries = all();
-    if (entries.empty()) {
+    std::lock_guard lock(mu_);
+    if (entries_.empty()) {
       throw UnknownNameError(
           absl::StrCat("weft: no ", kind_, " is available (weft was built without any)"));
     }
-    return entries.front().name;
+    return entries_.front().name;
   }
 
   // The entry named `name` (empty: default_name()).
   Info find(std::string_view name) const {
     const bool from_env = name.empty() && std::getenv(env_) != nullptr;
     const std::string chosen = name.empty() ? default_name() : std::string(name);
-    std::vector<Info> entries = all();
-    for (Info& info : entries) {
-      if (info.name == chosen) return std::move(info);
-    }
+    if (std::optional<Info> info = get(chosen)) return std::move(*info);
+    const std::vector<Info> entries = all();
     throw UnknownNameError(absl::StrCat(
         "weft: unknown ", kind_, " '", chosen, "'",
         from_env ? absl::StrCat(" (from ", env_, ")") : "", "; available: ",

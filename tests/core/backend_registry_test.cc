@@ -44,6 +44,29 @@ TEST(NamedRegistry, AddAllAddsEveryEntryOrNone) {
   EXPECT_EQ(registry.all().size(), 4u);
 }
 
+TEST(NamedRegistry, LooksUpOneEntryByItsExactName) {
+  detail::NamedRegistry<Entry> registry("thing", "WEFT_TEST_UNUSED_VARIABLE");
+  EXPECT_TRUE(registry.empty());
+  EXPECT_FALSE(registry.get("f").has_value());
+  EXPECT_THROW(registry.default_name(), UnknownNameError);
+  registry.add_all({Entry{.name = "f:x", .preference = 2, .factory = [] { return 2; }},
+                    Entry{.name = "f", .preference = 1, .factory = [] { return 1; }}});
+  EXPECT_FALSE(registry.empty());
+  ASSERT_TRUE(registry.get("f:x").has_value());
+  EXPECT_EQ(registry.get("f:x")->factory(), 2);
+  EXPECT_EQ(registry.get("f")->factory(), 1);
+  EXPECT_FALSE(registry.get("f:").has_value());
+  EXPECT_FALSE(registry.get("F").has_value());
+  EXPECT_EQ(registry.default_name(), "f");  // the lowest preference
+  EXPECT_EQ(registry.find("").factory(), 1);
+  try {
+    registry.find("g");
+    FAIL() << "an unknown name was found";
+  } catch (const UnknownNameError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("unknown thing 'g'; available: f, f:x"));
+  }
+}
+
 TEST(NamedRegistry, AFamilyAddedTogetherIsNeverSeenInPart) {
   detail::NamedRegistry<Entry> registry("thing", "WEFT_TEST_UNUSED_VARIABLE");
   std::atomic<bool> done{false};
