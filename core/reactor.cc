@@ -745,7 +745,11 @@ void Reactor::run_turn() {
   // One clock read per turn, and none when no timer is pending (the common call_soon turn): a
   // stale turn_now_ is only ever earlier than the truth, so "deadline <= turn_now_" (due, see
   // sync_timer) stays true of every timer it is asked about.
-  if (!timers_.empty()) turn_now_ = now();
+  if (!timers_.empty()) {
+    turn_now_ = now();
+  } else {
+    timers_.trim_if_idle();  // a burst's memory, once a turn finds its timers all gone
+  }
   if (in_run_ && stop_requested_.load(std::memory_order_acquire)) {
     // run() returns at the end of this iteration; this turn's work waits for the next run().
     // Due timers are not run either; sync_timer (at the end of this hook) turns them into a

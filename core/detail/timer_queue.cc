@@ -42,8 +42,17 @@ bool TimerQueue::pop_due(TimePoint now, std::uint64_t cutoff, QueuedCall& out) {
   out.take(nodes_[slot].call);
   remove_at(0);
   release(slot);
-  shrink_if_idle();
+  restart_free_order_if_idle();
   return true;
+}
+
+void TimerQueue::restart_free_order() {
+  // Every slot but the parked timers' (empty() does not count them) is free. take_slot() pops
+  // from the back: the last slot goes first here, so that slot 0 is taken first.
+  free_slots_.clear();
+  for (auto slot = static_cast<std::uint32_t>(nodes_.size()); slot-- > 0;) {
+    if (!nodes_[slot].call.pending()) free_slots_.push_back(slot);
+  }
 }
 
 void TimerQueue::shrink() {

@@ -77,7 +77,7 @@ class TimerQueue {
     dropped.take(nodes_[id.slot].call);
     unlink(id.slot);
     release(id.slot);
-    shrink_if_idle();
+    restart_free_order_if_idle();
     return was_pending;
   }
   bool pending(TimerId id) const {
@@ -133,10 +133,19 @@ class TimerQueue {
   // Drops every pending timer without running it.
   void clear();
 
-  // Memory: the heap and the slab keep their size while timers are pending, and are given back
-  // when the queue empties after a burst (more than kKeepNodes nodes), so that a million timers
-  // armed once do not pin their memory for the reactor's life.
+  // Memory: the heap and the slab keep their size while timers are pending and until
+  // trim_if_idle() finds the queue empty; it gives a burst's memory back (more than kKeepNodes
+  // nodes), so that a million timers armed once do not pin their memory for the reactor's life.
+  // The reactor calls it at the start of a turn, not as the last timer goes: a burst that
+  // follows another before the loop turns again (arm, run them all, arm again) reuses the
+  // memory instead of growing and faulting it in anew, which cost 4-5x the arming itself
+  // (timers_arm, docs/benchmarks.md).
   static constexpr std::size_t kKeepNodes = 4096;
+  void trim_if_idle() {
+    if (nodes_.size() > kKeepNodes && empty()) shrink();
+  }
+  // Timers the slab has room for without growing (for tests).
+  std::size_t slab_size() const { return nodes_.size(); }
 
  private:
   struct Node {
@@ -216,9 +225,13 @@ class TimerQueue {
     if (++node.generation == 0) node.generation = 1;
     free_slots_.push_back(slot);
   }
-  void shrink_if_idle() {
-    if (nodes_.size() > kKeepNodes && empty()) shrink();
+  // Once a large queue is empty, its free slots are handed out from the first again, in
+  // address order: they were freed in deadline order, and a burst armed from that order writes
+  // a slab of megabytes at random (a cache miss per timer; twice the arming time, measured).
+  void restart_free_order_if_idle() {
+    if (nodes_.size() > kKeepNodes && empty()) restart_free_order();
   }
+  void restart_free_order();
   void shrink();
 
   std::vector<Entry> heap_;

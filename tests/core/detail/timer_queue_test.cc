@@ -374,11 +374,67 @@ TEST(TimerQueue, GivesMemoryBackAfterABurstAndStaleIdsStayStale) {
   while (queue.pop_due(at(1 << 30), kAll, callback)) {
   }
   EXPECT_TRUE(queue.empty());
+  EXPECT_EQ(queue.slab_size(), TimerQueue::kKeepNodes * 4);  // kept until trimmed
+  queue.trim_if_idle();
+  EXPECT_EQ(queue.slab_size(), 0u);
   // A fresh timer lands in a reused slot number; no old id may name it.
   const TimerId fresh = queue.push(at(1), call([] {}));
   for (const TimerId& old : ids) EXPECT_FALSE(queue.pending(old));
   EXPECT_TRUE(queue.pending(fresh));
   EXPECT_TRUE(queue.cancel(fresh));
+}
+
+TEST(TimerQueue, ABurstThatFollowsABurstReusesItsMemoryUntilTrimmed) {
+  TimerQueue queue;
+  constexpr std::size_t kBurst = TimerQueue::kKeepNodes * 2;
+  QueuedCall callback;
+  for (int round = 0; round < 3; ++round) {
+    for (std::size_t i = 0; i < kBurst; ++i) queue.push(at(static_cast<int>(i)), call([] {}));
+    EXPECT_EQ(queue.slab_size(), kBurst);  // the same slots, round after round
+    // Not idle: trimming keeps everything.
+    queue.trim_if_idle();
+    EXPECT_EQ(queue.size(), kBurst);
+    std::size_t ran = 0;
+    while (queue.pop_due(at(1 << 30), kAll, callback)) ++ran;
+    EXPECT_EQ(ran, kBurst);
+  }
+  // Cancelling the last timer leaves the memory too, until a trim.
+  const TimerId last = queue.push(at(1), call([] {}));
+  EXPECT_TRUE(queue.cancel(last));
+  EXPECT_EQ(queue.slab_size(), kBurst);
+  queue.trim_if_idle();
+  EXPECT_EQ(queue.slab_size(), 0u);
+  // A small queue keeps its slab: nothing to give back.
+  queue.push(at(1), call([] {}));
+  while (queue.pop_due(at(1 << 30), kAll, callback)) {
+  }
+  queue.trim_if_idle();
+  EXPECT_EQ(queue.slab_size(), 1u);
+}
+
+TEST(TimerQueue, AnEmptiedBurstHandsItsSlotsOutInOrderAndKeepsParkedTimersTheirs) {
+  TimerQueue queue;
+  constexpr std::size_t kBurst = TimerQueue::kKeepNodes * 2;
+  int parked_runs = 0;
+  const TimerId parked = queue.push(at(5), call([&parked_runs] { ++parked_runs; }));
+  ASSERT_TRUE(queue.park(parked));
+  // Deadlines shuffled against the arming order, so that the burst is freed out of slot order.
+  for (std::size_t i = 0; i < kBurst; ++i) {
+    queue.push(at(static_cast<int>(i * 7919 % kBurst) + 1), call([] {}));
+  }
+  QueuedCall callback;
+  while (queue.pop_due(at(1 << 30), kAll, callback)) callback.run();
+  ASSERT_TRUE(queue.empty());
+  // The next burst takes the slots from the lowest up, skipping the parked timer's.
+  std::uint32_t expected = 0;
+  for (std::size_t i = 0; i < kBurst; ++i) {
+    if (expected == parked.slot) ++expected;
+    EXPECT_EQ(queue.push(at(1), call([] {})).slot, expected++);
+  }
+  // The parked timer is still itself: it runs when rescheduled, and only once.
+  ASSERT_TRUE(queue.reschedule(parked, at(0)));
+  while (queue.pop_due(at(1 << 30), kAll, callback)) callback.run();
+  EXPECT_EQ(parked_runs, 1);
 }
 
 }  // namespace
