@@ -102,7 +102,7 @@ WHY_ABOVE = {
     "call_soon_batch": "48-byte queue entries (room for a Callback in place) and per-callback bookkeeping (context check, handle sequence number, timer settle, root-context reset) against the raw queue's 16-byte (function, argument) pairs: 55 against 19-31 instructions",
     "call_soon_chain": "one native turn per link on both sides; each weft turn adds its hook's bookkeeping (current reactor, loop thread, root context, timer sync) and the backend's layer",
     "loop_turn": "the same native iteration plus weft's turn hook and backend layer (libuv: 496 against 382 instructions)",
-    "timers_arm": "arming from outside the loop reads the clock per call_later (deadlines are never early) where the raw libraries arm against their cached loop time",
+    "timers_arm": "arming from outside the loop reads the clock per call_later (deadlines are never early) where the raw libraries arm against their cached loop time (25 ns a read on a kvm-clock host)",
     "timers_fire": "one heap behind one native timer, usually 0.2-0.5x of raw; above 1.05 only in a noisy repetition set",
     "timers_churn": "a fresh timer node per call_later where raw re-arms one timer object (libuv: 181 against 123 instructions, the node's bookkeeping and register saves)",
     "timer_rearm": "the same mechanism as raw (one re-armable timer) plus the timer queue's slot bookkeeping",
@@ -122,7 +122,7 @@ WHY_ABOVE = {
 
 # Why an absolute target is missed, one line each: (what, why).
 WHY_MISSED = {
-    "spawn": ("spawn + finish under 40 ns", "355 instructions a spawn and finish on every backend (two recycled blocks, the frame's resume and final suspend, the Deferred's firing and its one atomic decrement), about 45 ns at this vCPU's 2.6 GHz and ~3 instructions a cycle; pinned runs of the same code within half an hour read 39.7-62.2 ns, so 40 ns sits inside this VM's spread"),
+    "spawn": ("spawn + finish under 40 ns", "355 instructions a spawn and finish on every backend (two recycled blocks, the frame's resume and final suspend, the Deferred's firing and its one atomic decrement): 36-37 ns on a 2.1 GHz EPYC host, 44-49 ns on a 2.6 GHz one, where pinned runs of the same code within half an hour read 39.7-62.2 ns"),
     "blocking": ("blocking `run` within 1.3x of a raw turn plus a task resume", "the raw turn and weft's make the same system calls; weft adds 520-660 instructions a run on libuv and Asio (134 on libevent) in its layers: the runner's call, the task's context (context variables, task list, root cancel scope), the reactor's step (running flag, fork check, turn hook), the task's end (outcome, frame, detach)"),
     "busy": ("threaded `run` p99 beside CPU-bound neighbours", "run-queue delay of a woken thread behind a CPU-bound neighbour's time slice (perf sched), which lands on weft's side or the floor's from run to run; both make the same two wake-ups per call"),
     "threaded": ("threaded runner within 1.2x of its floor", "the same two wake-ups as the floor; CVs of 20-180% on this VM"),
