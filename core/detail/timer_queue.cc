@@ -49,6 +49,7 @@ bool TimerQueue::pop_due(TimePoint now, std::uint64_t cutoff, QueuedCall& out) {
 void TimerQueue::restart_free_order() {
   // Every slot but the parked timers' (empty() does not count them) is free. take_slot() pops
   // from the back: the last slot goes first here, so that slot 0 is taken first.
+  taken_since_ordered_ = 0;
   free_slots_.clear();
   for (auto slot = static_cast<std::uint32_t>(nodes_.size()); slot-- > 0;) {
     if (!nodes_[slot].call.pending()) free_slots_.push_back(slot);
@@ -60,6 +61,7 @@ void TimerQueue::shrink() {
     if (node.generation >= generation_base_) generation_base_ = node.generation + 1;
   }
   if (generation_base_ == 0) generation_base_ = 1;
+  taken_since_ordered_ = 0;
   std::vector<Node>().swap(nodes_);
   std::vector<Entry>().swap(heap_);
   std::vector<std::uint32_t>().swap(free_slots_);

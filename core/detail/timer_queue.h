@@ -204,6 +204,7 @@ class TimerQueue {
     }
   }
   std::uint32_t take_slot() {
+    ++taken_since_ordered_;
     if (free_slots_.empty()) return new_slot();
     const std::uint32_t slot = free_slots_.back();
     free_slots_.pop_back();
@@ -228,8 +229,13 @@ class TimerQueue {
   // Once a large queue is empty, its free slots are handed out from the first again, in
   // address order: they were freed in deadline order, and a burst armed from that order writes
   // a slab of megabytes at random (a cache miss per timer; twice the arming time, measured).
+  // Only after a burst (more slots taken since the last reordering than half the slab), so
+  // that the queue emptying over and over (a timeout armed and cancelled again and again after
+  // a burst, before the next turn trims) pays for its O(slab) pass once per burst.
   void restart_free_order_if_idle() {
-    if (nodes_.size() > kKeepNodes && empty()) restart_free_order();
+    if (nodes_.size() > kKeepNodes && taken_since_ordered_ > nodes_.size() / 2 && empty()) {
+      restart_free_order();
+    }
   }
   void restart_free_order();
   void shrink();
@@ -239,6 +245,7 @@ class TimerQueue {
   std::vector<std::uint32_t> free_slots_;
   std::vector<Deferred> deferred_;  // in push order
   std::size_t deferred_live_ = 0;
+  std::size_t taken_since_ordered_ = 0;  // slots taken since the free list was last reordered
   std::uint64_t next_sequence_ = 0;
   // Generation of nodes made after a shrink: above every generation handed out before, so a
   // stale TimerId never names a new timer.

@@ -431,6 +431,14 @@ TEST(TimerQueue, AnEmptiedBurstHandsItsSlotsOutInOrderAndKeepsParkedTimersTheirs
     if (expected == parked.slot) ++expected;
     EXPECT_EQ(queue.push(at(1), call([] {})).slot, expected++);
   }
+  while (queue.pop_due(at(1 << 30), kAll, callback)) callback.run();
+  // Emptied again by a few timers, not a burst: no second pass over the slab (it would cost
+  // O(slab) each time a lone timeout is armed and cancelled); the last freed slot comes first.
+  const TimerId a = queue.push(at(1), call([] {}));
+  const TimerId b = queue.push(at(1), call([] {}));
+  ASSERT_TRUE(queue.cancel(a));
+  ASSERT_TRUE(queue.cancel(b));
+  EXPECT_EQ(queue.push(at(1), call([] {})).slot, b.slot);
   // The parked timer is still itself: it runs when rescheduled, and only once.
   ASSERT_TRUE(queue.reschedule(parked, at(0)));
   while (queue.pop_due(at(1 << 30), kAll, callback)) callback.run();
