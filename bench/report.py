@@ -102,7 +102,7 @@ WHY_ABOVE = {
     "call_soon_batch": "48-byte queue entries (room for a Callback in place) and per-callback bookkeeping (context check, handle sequence number, timer settle, root-context reset) against the raw queue's 16-byte (function, argument) pairs: 55 against 19-31 instructions",
     "call_soon_chain": "one native turn per link on both sides; each weft turn adds its hook's bookkeeping (current reactor, loop thread, root context, timer sync) and the backend's layer",
     "loop_turn": "the same native iteration plus weft's turn hook and backend layer (libuv: 496 against 382 instructions)",
-    "timers_arm": "arming from outside the loop reads the clock per call_later (deadlines are never early) where the raw libraries arm against their cached loop time (25 ns a read on a kvm-clock host)",
+    "timers_arm": "each call_later from outside the loop reads the clock (deadlines are never early; 25 ns a read on a kvm-clock host) and writes a timer node and a heap entry, where libuv and libevent arm against their cached loop time",
     "timers_fire": "one heap behind one native timer, usually 0.2-0.5x of raw; above 1.05 only in a noisy repetition set",
     "timers_churn": "a fresh timer node per call_later where raw re-arms one timer object (libuv: 181 against 123 instructions, the node's bookkeeping and register saves)",
     "timer_rearm": "the same mechanism as raw (one re-armable timer) plus the timer queue's slot bookkeeping",
@@ -692,6 +692,18 @@ def memory(rows):
     return lines + [""] if found else []
 
 
+def installed_packages():
+    """The versions dpkg has here of the libraries and peers the benchmarks use ("name version"
+    each); cmake/bench.sh records them with a run's results."""
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Version}\\n", "libuv1-dev", "libevent-dev",
+                              "libboost1.81-dev", "libbenchmark-dev", "nginx", "wrk"],
+                             capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return []
+    return [p for p in out.split("\n") if p]
+
+
 def describe_load(context):
     start = ", ".join(f"{x:.2f}" for x in context.get("load_avg", []))
     text = f"load average at start {start}" if start else "load average not recorded"
@@ -736,17 +748,10 @@ def main(results, md_path, svg_path):
                      f"{c.get('repetitions', '?')} repetitions"
                      f"{', ' + c['bench_args'] if c.get('bench_args') else ''}"
                      f"{', pinned with `' + c['pinned'] + '`' if c.get('pinned') else ''}; {describe_load(c)}")
-    packages = context.get("packages")
+    packages, note = context.get("packages"), ""
     if packages is None:
-        try:
-            packages = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Version}\\n", "libuv1-dev",
-                                       "libevent-dev", "libboost1.81-dev", "libbenchmark-dev", "nginx", "wrk"],
-                                      capture_output=True, text=True, check=False).stdout.split("\n")
-            note = " (installed where this report was made; not recorded with the run)"
-        except OSError:
-            packages = []
-    else:
-        note = ""
+        packages = installed_packages()
+        note = " (installed where this report was made; not recorded with the run)"
     if any(packages):
         lines.append("* " + ", ".join(p for p in packages if p) + note)
     lines += ["", f"![weft/raw per row, log scale]({os.path.basename(svg_path)})", ""]

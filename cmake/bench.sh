@@ -56,7 +56,10 @@ kill $sampler 2>/dev/null || true
 # The load during the run, the kernel and the libraries' versions go with the results, so that
 # the report made from them later, elsewhere, describes the machine that ran them.
 python3 - "$results" "$loads" <<'EOF'
-import json, platform, statistics, subprocess, sys
+import json, platform, statistics, sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, "bench")
+from report import installed_packages
 results, loads = sys.argv[1], sys.argv[2]
 data = json.load(open(results))
 samples = [float(x) for x in open(loads).read().split()]
@@ -64,10 +67,7 @@ if samples:
     data["context"]["load_during"] = (f"{min(samples):.1f}-{max(samples):.1f}, median "
                                       f"{statistics.median(samples):.1f} ({len(samples)} samples)")
 data["context"]["kernel"] = f"{platform.system()} {platform.release()}"
-data["context"]["packages"] = subprocess.run(
-    ["dpkg-query", "-W", "-f=${Package} ${Version}\\n", "libuv1-dev", "libevent-dev",
-     "libboost1.81-dev", "libbenchmark-dev", "nginx", "wrk"],
-    capture_output=True, text=True, check=False).stdout.split("\n")
+data["context"]["packages"] = installed_packages()
 json.dump(data, open(results, "w"), indent=1)
 EOF
 python3 bench/report.py ${base:+"$base"} "$results" docs/benchmarks.md docs/benchmarks.svg
